@@ -1,0 +1,76 @@
+/** Every audit event type tollgate emits, declared in one place. */
+export const auditEventNames = [
+  "gateway.request",
+  "tunnel.open",
+  "tunnel.close",
+  "runner.registration_token",
+  "runner.remove_token",
+  "runner.jitconfig",
+  "auth.denied",
+] as const;
+
+export type AuditEventName = (typeof auditEventNames)[number];
+
+/** The caller's identity claims copied into audit events (never the token itself). */
+export const identityClaimNames = [
+  "iss",
+  "sub",
+  "repository",
+  "repository_id",
+  "repository_owner",
+  "repository_owner_id",
+  "run_id",
+  "run_attempt",
+  "workflow_ref",
+  "job_workflow_ref",
+  "actor",
+  "event_name",
+  "ref",
+  "jti",
+] as const;
+
+/** One audit event: one JSON line per decision. Field names are snake_case, as in DESIGN.md. */
+export interface AuditEvent {
+  event: AuditEventName;
+  request_id: string;
+  decision: "allow" | "deny" | "error";
+  /** Machine reason: a decision reason (`allowed-by-policy`) or an error code (`TG_TOKEN_EXPIRED`). */
+  reason: string;
+  /** Operator detail (why a signature failed, which upstream refused); never shown to the caller. */
+  detail?: string;
+  policy?: string;
+  route?: string;
+  /** Identity claims (see {@link identityClaimNames}) of a verified token. */
+  identity?: Partial<Record<(typeof identityClaimNames)[number], string>>;
+  /** Hex SHA-256 of the presented token, verified or not. */
+  token_sha256?: string;
+  /** Whether the verified-token cache answered (no signature check). */
+  token_cached?: boolean;
+  /** Per-condition reasons of the deciding evaluation, for denials. */
+  conditions?: { policy: string; claim: string; expected: string; found: string | null; ok: boolean }[];
+  client_ip?: string;
+  method?: string;
+  host?: string;
+  path?: string;
+  upstream?: string;
+  status?: number;
+  bytes_in?: number;
+  bytes_out?: number;
+  duration_ms?: number;
+}
+
+/** The audit sink. `emit` never throws and never blocks the request on I/O. */
+export interface AuditLog {
+  emit(event: AuditEvent): void;
+  /** Flushes buffered lines (on shutdown). */
+  flush(): Promise<void>;
+}
+
+/**
+ * Removes registered secrets from text before it is written anywhere. Every secret is also matched in
+ * its base64, base64url and URL-encoded forms. Every logger (audit and operational) goes through one.
+ */
+export interface Redactor {
+  register(secret: string): void;
+  redact(text: string): string;
+}

@@ -1,0 +1,59 @@
+import type { IssuerSettings, VerifierSettings } from "../oidc/types.js";
+import type { AccessRule, CompiledPolicy, PolicyWarning } from "../policy/types.js";
+
+/** A route after compilation: upstream parsed, methods upper-cased, policies resolved. Frozen. */
+export interface CompiledRoute {
+  readonly name: string;
+  /** Always starts with `/`. Longest prefix wins. */
+  readonly pathPrefix: string;
+  /** Lower-case host (without port) the request's Host must equal, when set. */
+  readonly host?: string;
+  /** Upper-case methods; undefined means any method. */
+  readonly methods?: ReadonlySet<string>;
+  /** `http:` or `https:` origin plus optional base path. */
+  readonly upstream: URL;
+  readonly stripPrefix: boolean;
+  /** Whole-exchange timeout for headers from upstream (ms). */
+  readonly timeoutMs: number;
+  /** Claims sent upstream as `Tollgate-Claim-<name>` headers. */
+  readonly forwardClaims: readonly string[];
+  /** Where the token is read from: `Gateway-Authorization` only, or also `Authorization`. */
+  readonly authHeader: "gateway-authorization" | "authorization";
+  readonly access: AccessRule;
+}
+
+/** The configuration after validation and compilation: everything request handling needs, frozen. */
+export interface CompiledConfig {
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly issuers: readonly IssuerSettings[];
+  readonly verifier: VerifierSettings;
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  readonly routes: readonly CompiledRoute[];
+  /** Validated raw `tunnels` section; served by the tunnel feature. */
+  readonly tunnels: readonly unknown[];
+  /** Validated raw `broker` section; served by the broker feature. */
+  readonly broker?: unknown;
+  readonly audit: { readonly sink: string };
+  readonly store: { readonly kind: "memory" | "redis"; readonly url?: string };
+  readonly server: {
+    /** Largest total request header size accepted (bytes); larger requests get 431 from Node. */
+    readonly maxHeaderBytes: number;
+    /** How long a graceful stop waits for in-flight requests before closing them (ms). */
+    readonly shutdownGraceMs: number;
+    /** Trust `X-Forwarded-For` from the peer (behind a load balancer). Default false. */
+    readonly trustProxy: boolean;
+  };
+  /** Risky-but-legal findings, printed by `check` and logged at start-up. */
+  readonly warnings: readonly PolicyWarning[];
+}
+
+/** One configuration problem with where it is and how to fix it. */
+export interface ConfigProblem {
+  /** Dotted path, e.g. `routes[0].upstream`. */
+  path: string;
+  /** 1-based line in the YAML file, when known. */
+  line?: number;
+  message: string;
+  /** What to write instead. */
+  fix?: string;
+}

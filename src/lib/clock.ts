@@ -1,0 +1,4 @@
+/** Milliseconds since the epoch. Injected everywhere time matters so tests can freeze it. */
+export type Clock = () => number;
+
+export const systemClock: Clock = () => Date.now();
