@@ -57,3 +57,8 @@ export interface ConfigProblem {
   /** What to write instead. */
   fix?: string;
 }
+
+/** A risky-but-legal finding, with the 1-based line it is about when known. */
+export interface ConfigWarning extends PolicyWarning {
+  line?: number;
+}

@@ -17,7 +17,11 @@ export const errorCatalogue = {
   TG_TOKEN_TOO_OLD: { status: 401, publicMessage: "The token is not valid.", exposeDetail: false },
   TG_TOKEN_ISSUER_UNKNOWN: { status: 401, publicMessage: "The token is not valid.", exposeDetail: false },
   TG_TOKEN_AUDIENCE_MISMATCH: { status: 401, publicMessage: "The token is not valid.", exposeDetail: false },
-  TG_TOKEN_ALGORITHM_FORBIDDEN: { status: 401, publicMessage: "The token is not valid.", exposeDetail: false },
+  TG_TOKEN_ALGORITHM_FORBIDDEN: {
+    status: 401,
+    publicMessage: "The token is not valid.",
+    exposeDetail: false,
+  },
   TG_TOKEN_SIGNATURE_INVALID: { status: 401, publicMessage: "The token is not valid.", exposeDetail: false },
   TG_TOKEN_KEY_UNKNOWN: { status: 401, publicMessage: "The token is not valid.", exposeDetail: false },
   // The issuer's keys could not be loaded: we cannot verify, so we fail closed, but it is not the caller's fault.

@@ -57,6 +57,11 @@ export interface CompiledPolicy {
   readonly issuer: string;
   readonly claimNames: readonly string[];
   evaluate(identity: CallerIdentity): PolicyTrace;
+  /**
+   * Fast path: exactly `evaluate(identity).matched`, without building a trace. Optional so that hand-made
+   * policies (test doubles) need not implement it; `decide` falls back to `evaluate`.
+   */
+  matches?(identity: CallerIdentity): boolean;
 }
 
 /** An `allow`/`deny` pair of compiled policies, as routes, tunnels and broker grants have. */
@@ -78,6 +83,9 @@ export interface Decision {
   /** Every evaluated policy, deny list first, in order. */
   traces: { deny: PolicyTrace[]; allow: PolicyTrace[] };
 }
+
+/** A {@link Decision} without traces: what `decide` returns on the hot path. */
+export type DecisionSummary = Pick<Decision, "allow" | "reason" | "policy">;
 
 /** A risky-but-legal configuration finding printed by `tollgate check`. */
 export interface PolicyWarning {

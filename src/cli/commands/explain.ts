@@ -1,0 +1,151 @@
+import { readFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { decodeJwt } from "jose";
+import type { CompiledConfig, CompiledRoute } from "../../config/types.js";
+import { isTollgateError } from "../../errors/index.js";
+import { createTokenVerifier } from "../../oidc/index.js";
+import { evaluateAccess } from "../../policy/index.js";
+import type { CallerIdentity } from "../../policy/types.js";
+import { createRouteTable, normalizeRequestPath } from "../../proxy/index.js";
+import { exitCodes, UsageError } from "../exit-codes.js";
+import { configPath, loadOrReport } from "../load-or-report.js";
+import { renderDecision } from "../render-decision.js";
+
+interface ExplainOptions {
+  config?: string;
+  token?: string;
+  claims?: string;
+  verify?: boolean;
+  route?: string;
+  request?: string;
+  host?: string;
+}
+
+/** `tollgate explain`: the decision for a token or claim set, condition by condition. */
+export function registerExplain(program: Command, setExitCode: (code: number) => void): void {
+  program
+    .command("explain")
+    .description(
+      "Explain the decision for a token or claim set: exit 0 allow, 3 deny, 2 bad configuration or usage.",
+    )
+    .option("-c, --config <file>", "configuration file (default: $TOLLGATE_CONFIG or ./tollgate.yaml)")
+    .option("--token <jwt>", "a token whose claims to evaluate (signature not checked unless --verify)")
+    .option("--claims <file>", "a JSON file of claims (as in a decoded GitHub Actions token)")
+    .option("--verify", "with --token: also verify signature, issuer, audience and lifetime")
+    .option("--route <name>", "explain access to this route")
+    .option("--request <request>", 'explain the route a request reaches, e.g. "GET /artifacts/x"')
+    .option("--host <host>", "with --request: the Host header")
+    .addHelpText(
+      "after",
+      "\nWithout --route or --request, every route is explained; the exit code is 0 if any allows.",
+    )
+    .action(async (options: ExplainOptions) => {
+      if ((options.token === undefined) === (options.claims === undefined)) {
+        throw new UsageError("give exactly one of --token or --claims");
+      }
+      const config = await loadOrReport(configPath(options.config));
+      if (config === undefined) return setExitCode(exitCodes.badConfig);
+      const identity = await identityFrom(config, options);
+      if (identity === undefined) return setExitCode(exitCodes.denied);
+      const routes = selectRoutes(config, options);
+      let anyAllowed = false;
+      for (const { route, subject, methodAllowed } of routes) {
+        const decision = evaluateAccess(route.access, identity);
+        process.stdout.write(`${renderDecision(subject, decision)}\n`);
+        if (!methodAllowed) process.stdout.write(`  but the method is not allowed on this route → DENY\n`);
+        anyAllowed ||= decision.allow && methodAllowed;
+      }
+      setExitCode(anyAllowed ? exitCodes.ok : exitCodes.denied);
+    });
+}
+
+async function identityFrom(
+  config: CompiledConfig,
+  options: ExplainOptions,
+): Promise<CallerIdentity | undefined> {
+  if (options.token !== undefined && options.verify === true) {
+    const verifier = createTokenVerifier(config.issuers, config.verifier);
+    try {
+      await verifier.start();
+      const verified = await verifier.verify(options.token);
+      process.stdout.write(`token verified by issuer ${verified.issuer}\n`);
+      return { issuer: verified.issuer, claims: verified.claims };
+    } catch (error) {
+      const reason = isTollgateError(error) ? `${error.code}: ${error.message}` : String(error);
+      process.stdout.write(`token rejected before policy: ${reason}\nDENY\n`);
+      return undefined;
+    } finally {
+      verifier.close();
+    }
+  }
+  let claims: Record<string, unknown>;
+  if (options.token !== undefined) {
+    try {
+      claims = decodeJwt(options.token) as Record<string, unknown>;
+    } catch {
+      throw new UsageError("--token is not a decodable JWT");
+    }
+    process.stdout.write("note: signature, audience and lifetime not checked; add --verify to check them\n");
+  } else {
+    const text = await readFile(options.claims as string, "utf8").catch(() => {
+      throw new UsageError(`cannot read claims file ${options.claims}`);
+    });
+    try {
+      claims = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new UsageError(`${options.claims} is not JSON`);
+    }
+  }
+  return { issuer: issuerNameFor(config, claims), claims };
+}
+
+/** The configured issuer whose `issuer` string equals the claims' `iss` (exactly), as the gateway does. */
+function issuerNameFor(config: CompiledConfig, claims: Record<string, unknown>): string {
+  const match = config.issuers.find((issuer) => issuer.issuer === claims.iss);
+  if (match !== undefined) return match.name;
+  if (claims.iss === undefined && config.issuers.length === 1) return config.issuers[0]!.name;
+  process.stdout.write(
+    `note: iss ${JSON.stringify(claims.iss)} is not a configured issuer; the gateway would refuse it\n`,
+  );
+  return "(unconfigured issuer)";
+}
+
+function selectRoutes(
+  config: CompiledConfig,
+  options: ExplainOptions,
+): { route: CompiledRoute; subject: string; methodAllowed: boolean }[] {
+  if (options.route !== undefined) {
+    const route = config.routes.find((candidate) => candidate.name === options.route);
+    if (route === undefined) {
+      throw new UsageError(
+        `no route named ${options.route}; routes: ${config.routes.map((r) => r.name).join(", ")}`,
+      );
+    }
+    return [{ route, subject: `route ${route.name}`, methodAllowed: true }];
+  }
+  if (options.request !== undefined) {
+    const [method, url, ...rest] = options.request.trim().split(/\s+/);
+    if (method === undefined || url === undefined || rest.length > 0) {
+      throw new UsageError('--request must look like "GET /path"');
+    }
+    const target = normalizeRequestPath(url);
+    if (target === undefined) {
+      process.stdout.write(`DENY — the gateway refuses the path ${url} (400, path normalisation)\n`);
+      return [];
+    }
+    const route = createRouteTable(config.routes).match(options.host, target.path);
+    if (route === undefined) {
+      process.stdout.write(`DENY — no route matches ${target.path} (the gateway answers 404)\n`);
+      return [];
+    }
+    const upper = method.toUpperCase();
+    return [
+      {
+        route,
+        subject: `${upper} ${url} → route ${route.name}`,
+        methodAllowed: route.methods === undefined || route.methods.has(upper),
+      },
+    ];
+  }
+  return config.routes.map((route) => ({ route, subject: `route ${route.name}`, methodAllowed: true }));
+}

@@ -1,0 +1,52 @@
+import { Command, CommanderError } from "commander";
+import { registerCheck } from "./commands/check.js";
+import { registerDev } from "./commands/dev.js";
+import { registerExplain } from "./commands/explain.js";
+import { registerSchema } from "./commands/schema.js";
+import { registerServe } from "./commands/serve.js";
+import { UsageError } from "./exit-codes.js";
+
+/**
+ * Runs the tollgate command line and resolves with the process exit code. Commands are declared in
+ * one registry (below); each command's action resolves with its own exit code.
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  let exitCode = 0;
+  const program = new Command()
+    .name("tollgate")
+    .description(
+      "OIDC edge gateway for CI workflows: verify short-lived tokens, apply a trust policy, and proxy to private services.",
+    )
+    .version(await packageVersion())
+    .showHelpAfterError()
+    .exitOverride();
+  const setExitCode = (code: number) => {
+    exitCode = code;
+  };
+  registerServe(program, setExitCode);
+  registerCheck(program, setExitCode);
+  registerExplain(program, setExitCode);
+  registerDev(program, setExitCode);
+  registerSchema(program, setExitCode);
+
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version exit through here with code 0; usage mistakes with 1 → our 2.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`tollgate: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const text = await readFile(new URL("../../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}

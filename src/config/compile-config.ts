@@ -1,0 +1,477 @@
+import { parseDuration } from "../lib/duration.js";
+import {
+  checkIssuerUrl,
+  checkKeySetUrl,
+  defaultAlgorithms,
+  defaultClockSkewMs,
+  defaultVerifierSettings,
+  expandIssuerPreset,
+  type IssuerSettings,
+  issuerPresetForms,
+  type VerifierSettings,
+  validateAlgorithms,
+} from "../oidc/index.js";
+import { type AccessRule, type CompiledPolicy, compilePolicy, policyWarnings } from "../policy/index.js";
+import { formatPath, type PathSegments, parsePath } from "./config-path.js";
+import { deepFreeze } from "./deep-freeze.js";
+import type { RawConfig, RawIssuer, RawRoute } from "./schema.js";
+import { closestMatch } from "./suggest.js";
+import type { CompiledConfig, CompiledRoute, ConfigWarning } from "./types.js";
+import type { Finding } from "./zod-issues.js";
+
+/** Defaults of everything optional that `config/` itself owns (the verifier's come from `oidc/`). */
+export const configDefaults = Object.freeze({
+  listenHost: "0.0.0.0",
+  listenPort: 8080,
+  routeTimeoutMs: 30_000,
+  stripPrefix: false,
+  authHeader: "gateway-authorization",
+  auditSink: "stdout",
+  storeKind: "memory",
+  maxHeaderBytes: 16_384,
+  shutdownGraceMs: 10_000,
+  trustProxy: false,
+} as const);
+
+/** A warning before its line is looked up. */
+interface PendingWarning {
+  id: string;
+  path: (string | number)[];
+  message: string;
+}
+
+/** What {@link compileValidated} found and, when nothing was wrong, built. */
+export interface CompileOutcome {
+  config?: CompiledConfig;
+  findings: Finding[];
+  warnings: ConfigWarning[];
+}
+
+/**
+ * The semantic half of configuration checking, and the compilation. `data` is the parsed YAML;
+ * `schemaFindings` are the schema's problems with it. Parts the schema already found wrong are skipped
+ * (their problems are reported; checking them further would only add noise), every other part is checked
+ * — issuer URLs and presets, policy compilation, references between sections, deny-by-default
+ * reachability, environment overrides — and the frozen {@link CompiledConfig} is built only when there is
+ * no problem at all.
+ */
+export function compileValidated(
+  data: unknown,
+  schemaFindings: readonly Finding[],
+  env: NodeJS.ProcessEnv,
+  lineOf: (path: PathSegments) => number | undefined,
+): CompileOutcome {
+  const findings: Finding[] = [];
+  const warnings: PendingWarning[] = [];
+  const clean = (path: PathSegments) => !schemaFindings.some((finding) => startsWith(finding.path, path));
+  const raw = (isPlainObject(data) ? data : {}) as RawConfig;
+
+  const issuers = checkIssuers(raw, clean, findings);
+  const issuerNames = [
+    ...new Set(
+      listOf(raw.issuers).flatMap((issuer) => (typeof issuer?.name === "string" ? [issuer.name] : [])),
+    ),
+  ];
+
+  // A policy used only to refuse (in `deny` lists) narrows access: it need not pin an owner, and it is
+  // meant to match risky events, so it gets no event warning either.
+  const allowed = referencedPolicies(raw, "allow");
+  const denied = referencedPolicies(raw, "deny");
+  const isDenyOnly = (name: string) => denied.has(name) && !allowed.has(name);
+  const policies = new Map<string, CompiledPolicy>();
+  const policyNames = isPlainObject(raw.policies) ? Object.keys(raw.policies) : [];
+  for (const name of policyNames) {
+    const policyRaw = raw.policies![name]!;
+    if (!compilable(policyRaw, ["policies", name], schemaFindings)) continue;
+    const result = compilePolicy(name, policyRaw, issuerNames, { denyOnly: isDenyOnly(name) });
+    for (const problem of result.problems)
+      findings.push({ path: parsePath(problem.path), message: problem.message });
+    if (result.policy === undefined) continue;
+    policies.set(name, result.policy);
+  }
+  for (const name of policies.keys()) {
+    for (const warning of policyWarnings(name, raw.policies![name]!, { deniesOnly: isDenyOnly(name) })) {
+      warnings.push({ id: warning.id, path: parsePath(warning.path), message: warning.message });
+    }
+  }
+
+  const access = (path: (string | number)[], rule: { allow?: unknown; deny?: unknown }, what: string) =>
+    checkAccess(path, rule, what, policyNames, policies, clean, findings);
+
+  const routes = checkRoutes(raw, clean, access, findings);
+  checkUniqueNames(raw.tunnels, ["tunnels"], "tunnel", clean, findings);
+  listOf(raw.tunnels).forEach((tunnel, index) => {
+    if (isPlainObject(tunnel)) access(["tunnels", index], tunnel, "tunnel");
+  });
+  checkBroker(raw, clean, access, warnings);
+  checkStore(raw, clean, findings);
+  const listen = listenWithEnv(raw, env, findings);
+
+  const located = warnings.map(({ id, path, message }): ConfigWarning => {
+    const line = lineOf(path);
+    return { id, path: formatPath(path), message, ...(line === undefined ? {} : { line }) };
+  });
+  if (schemaFindings.length > 0 || findings.length > 0) return { findings, warnings: located };
+
+  const verifier: VerifierSettings = {
+    maxTokenBytes: raw.oidc?.max_token_bytes ?? defaultVerifierSettings.maxTokenBytes,
+    maxDocumentBytes: raw.oidc?.max_document_bytes ?? defaultVerifierSettings.maxDocumentBytes,
+    fetchTimeoutMs: durationOr(raw.oidc?.fetch_timeout, defaultVerifierSettings.fetchTimeoutMs),
+    unknownKidCooldownMs: durationOr(
+      raw.oidc?.unknown_kid_cooldown,
+      defaultVerifierSettings.unknownKidCooldownMs,
+    ),
+    refreshIntervalMs: durationOr(raw.oidc?.refresh_interval, defaultVerifierSettings.refreshIntervalMs),
+    staleKeysMaxAgeMs: durationOr(raw.oidc?.stale_keys_max_age, defaultVerifierSettings.staleKeysMaxAgeMs),
+    tokenCacheSize: raw.oidc?.token_cache_size ?? defaultVerifierSettings.tokenCacheSize,
+  };
+  const config: CompiledConfig = {
+    listen,
+    issuers,
+    verifier,
+    policies,
+    routes: routes.map((route) => route()),
+    tunnels: structuredClone(raw.tunnels ?? []),
+    ...(raw.broker === undefined ? {} : { broker: structuredClone(raw.broker) }),
+    audit: { sink: raw.audit?.sink ?? configDefaults.auditSink },
+    store: {
+      kind: raw.store?.kind ?? configDefaults.storeKind,
+      ...(raw.store?.url === undefined ? {} : { url: raw.store.url }),
+    },
+    server: {
+      maxHeaderBytes: raw.server?.max_header_bytes ?? configDefaults.maxHeaderBytes,
+      shutdownGraceMs: durationOr(raw.server?.shutdown_grace, configDefaults.shutdownGraceMs),
+      trustProxy: raw.server?.trust_proxy ?? configDefaults.trustProxy,
+    },
+    warnings: located.map((warning) => ({ ...warning })),
+  };
+  return { config: deepFreeze(config), findings, warnings: located };
+}
+
+type Clean = (path: PathSegments) => boolean;
+type CheckAccess = (
+  path: (string | number)[],
+  rule: { allow?: unknown; deny?: unknown },
+  what: string,
+) => AccessRule;
+
+function checkIssuers(raw: RawConfig, clean: Clean, findings: Finding[]): IssuerSettings[] {
+  const settings: IssuerSettings[] = [];
+  checkUniqueNames(raw.issuers, ["issuers"], "issuer", clean, findings);
+  const seenUrls = new Map<string, number>();
+  listOf(raw.issuers).forEach((issuer, index) => {
+    const path = ["issuers", index];
+    if (!isPlainObject(issuer)) return;
+    // Each field is checked on its own when the schema found it well-formed, so that one bad field does
+    // not hide the problems of its neighbours.
+    const field = <K extends keyof RawIssuer>(key: K): RawIssuer[K] | undefined =>
+      clean([...path, key]) ? issuer[key] : undefined;
+    const issuerText = field("issuer");
+    const preset = field("preset");
+    let url: string | undefined;
+    const urlKey = preset === undefined ? "issuer" : "preset";
+    if (issuerText !== undefined && preset !== undefined) {
+      findings.push({
+        path: [...path, "preset"],
+        message: "give either issuer or preset, not both",
+        fix: "remove preset (issuer is the exact iss) or remove issuer",
+      });
+    } else if (preset !== undefined) {
+      url = expandIssuerPreset(preset);
+      if (url === undefined) {
+        findings.push({
+          path: [...path, "preset"],
+          message: `unknown preset ${JSON.stringify(preset)}; presets are ${issuerPresetForms.join(", ")}`,
+          fix: "write preset: github",
+        });
+      }
+    } else if (issuerText !== undefined) {
+      url = issuerText;
+    } else if (clean([...path, "issuer"]) && clean([...path, "preset"])) {
+      findings.push({
+        path,
+        message: "an issuer needs issuer (the exact iss URL of its tokens) or preset",
+        fix: "add preset: github (GitHub Actions on github.com)",
+      });
+    }
+    if (url !== undefined) {
+      const problem = checkIssuerUrl(url);
+      if (problem !== undefined) {
+        findings.push({ path: [...path, urlKey], message: problem });
+        url = undefined;
+      }
+    }
+    if (url !== undefined) {
+      const earlier = seenUrls.get(url);
+      if (earlier !== undefined) {
+        findings.push({
+          path: [...path, urlKey],
+          message: `the same issuer URL is already configured as issuers[${earlier}]; a token could not tell them apart`,
+          fix: "merge the two entries (list all audiences in one)",
+        });
+      }
+      seenUrls.set(url, index);
+    }
+    const jwksUri = field("jwks_uri");
+    if (jwksUri !== undefined) {
+      const problem = checkKeySetUrl(jwksUri);
+      if (problem !== undefined) findings.push({ path: [...path, "jwks_uri"], message: problem });
+    }
+    const algorithms = field("algorithms");
+    if (algorithms !== undefined) {
+      const problem = validateAlgorithms(algorithms);
+      if (problem !== undefined) {
+        findings.push({ path: [...path, "algorithms"], message: problem, fix: "write algorithms: [RS256]" });
+      }
+    }
+    if (url === undefined || !clean(path)) return;
+    settings.push({
+      name: issuer.name,
+      issuer: url,
+      audiences: [...issuer.audiences],
+      ...(issuer.jwks_uri === undefined ? {} : { jwksUri: issuer.jwks_uri }),
+      algorithms: [...(issuer.algorithms ?? defaultAlgorithms)],
+      clockSkewMs: durationOr(issuer.clock_skew, defaultClockSkewMs),
+      ...(issuer.max_token_age === undefined ? {} : { maxTokenAgeMs: durationOr(issuer.max_token_age, 0) }),
+    });
+  });
+  return settings;
+}
+
+function checkRoutes(
+  raw: RawConfig,
+  clean: Clean,
+  access: CheckAccess,
+  findings: Finding[],
+): (() => CompiledRoute)[] {
+  checkUniqueNames(raw.routes, ["routes"], "route", clean, findings);
+  const seenPrefixes = new Map<string, number>();
+  const builders: (() => CompiledRoute)[] = [];
+  listOf(raw.routes).forEach((route, index) => {
+    const path = ["routes", index];
+    if (!isPlainObject(route)) return;
+    const rule = access(path, route, "route");
+    const host = typeof route.host === "string" ? route.host.toLowerCase() : undefined;
+    if (clean([...path, "host"]) && clean([...path, "path_prefix"])) {
+      const where = `${host ?? "*"} ${route.path_prefix}`;
+      const earlier = seenPrefixes.get(where);
+      if (earlier !== undefined) {
+        findings.push({
+          path: [...path, "path_prefix"],
+          message: `routes[${earlier}] already has this path_prefix${host === undefined ? "" : " and host"}; one of them could never be reached`,
+          fix: "change the path_prefix or merge the routes",
+        });
+      }
+      seenPrefixes.set(where, index);
+    }
+    builders.push(() => compileRoute(route, host, rule));
+  });
+  return builders;
+}
+
+function compileRoute(route: RawRoute, host: string | undefined, access: AccessRule): CompiledRoute {
+  return {
+    name: route.name,
+    pathPrefix: route.path_prefix,
+    ...(host === undefined ? {} : { host }),
+    ...(route.methods === undefined ? {} : { methods: new Set(route.methods) }),
+    upstream: new URL(route.upstream),
+    stripPrefix: route.strip_prefix ?? configDefaults.stripPrefix,
+    timeoutMs: durationOr(route.timeout, configDefaults.routeTimeoutMs),
+    forwardClaims: [...new Set(route.forward_claims ?? [])],
+    authHeader: route.auth_header ?? configDefaults.authHeader,
+    access,
+  };
+}
+
+/**
+ * Checks an `allow`/`deny` pair and resolves it to compiled policies. An empty `allow` is an error, not a
+ * silent lock-out: with deny by default nobody could ever use the resource, which is never what was meant.
+ */
+function checkAccess(
+  path: (string | number)[],
+  rule: { allow?: unknown; deny?: unknown },
+  what: string,
+  policyNames: readonly string[],
+  policies: ReadonlyMap<string, CompiledPolicy>,
+  clean: Clean,
+  findings: Finding[],
+): AccessRule {
+  const resolved: AccessRule = { allow: [], deny: [] };
+  for (const list of ["allow", "deny"] as const) {
+    const names = rule[list];
+    if (!Array.isArray(names) || !clean([...path, list])) continue;
+    if (list === "allow" && names.length === 0) {
+      findings.push({
+        path: [...path, "allow"],
+        message: `is empty: nothing is allowed by default, so no caller could ever use this ${what}`,
+        fix: `list the policies that may use it, e.g. allow: [${policyNames[0] ?? "<policy name>"}]`,
+      });
+    }
+    names.forEach((name: string, index) => {
+      const policy = policies.get(name);
+      if (policy !== undefined) {
+        (resolved[list] as CompiledPolicy[]).push(policy);
+        return;
+      }
+      if (policyNames.includes(name)) return; // defined but broken: its own problems are reported
+      const suggestion = closestMatch(name, policyNames);
+      findings.push({
+        path: [...path, list, index],
+        message: `unknown policy "${name}"${suggestion === undefined ? "" : ` (did you mean "${suggestion}"?)`}`,
+        fix:
+          suggestion !== undefined
+            ? `write ${suggestion}`
+            : policyNames.length > 0
+              ? `use one of: ${policyNames.join(", ")}`
+              : "define it under policies:",
+      });
+    });
+  }
+  return resolved;
+}
+
+function checkBroker(raw: RawConfig, clean: Clean, access: CheckAccess, warnings: PendingWarning[]): void {
+  const broker = raw.broker;
+  if (broker === undefined || !isPlainObject(broker)) return;
+  const grants = Array.isArray(broker.grants) ? broker.grants : [];
+  grants.forEach((grant, index) => {
+    if (isPlainObject(grant)) access(["broker", "grants", index], grant, "grant");
+  });
+  if (!clean(["broker", "authorization"])) return;
+  if (broker.authorization === "none") {
+    warnings.push({
+      id: "broker-authorization-none",
+      path: ["broker", "authorization"],
+      message:
+        "the broker mints runner tokens for every request that reaches it; use this only behind a platform that authorizes callers itself",
+    });
+    if (grants.length > 0) {
+      warnings.push({
+        id: "broker-grants-ignored",
+        path: ["broker", "grants"],
+        message: "grants are not used with authorization: none; remove them or write authorization: oidc",
+      });
+    }
+  } else if (grants.length === 0 && clean(["broker", "grants"])) {
+    warnings.push({
+      id: "broker-no-grants",
+      path: ["broker"],
+      message: "no grant is configured, so no caller may use the broker; add broker.grants",
+    });
+  }
+}
+
+function checkStore(raw: RawConfig, clean: Clean, findings: Finding[]): void {
+  const store = raw.store;
+  if (store === undefined || !clean(["store"])) return;
+  if (store.kind === "redis" && store.url === undefined) {
+    findings.push({
+      path: ["store", "url"],
+      message: "is required with kind: redis",
+      fix: "add url: redis://127.0.0.1:6379",
+    });
+  }
+  if (store.kind !== "redis" && store.url !== undefined) {
+    findings.push({
+      path: ["store", "url"],
+      message: "is used only with kind: redis",
+      fix: "write kind: redis, or remove url",
+    });
+  }
+}
+
+/** `PORT` and `BIND` override `listen`, as in github-runner-token-proxy. Empty values count as unset. */
+function listenWithEnv(
+  raw: RawConfig,
+  env: NodeJS.ProcessEnv,
+  findings: Finding[],
+): CompiledConfig["listen"] {
+  let port = raw.listen?.port ?? configDefaults.listenPort;
+  let host = raw.listen?.host ?? configDefaults.listenHost;
+  const portText = env.PORT?.trim();
+  if (portText !== undefined && portText !== "") {
+    const value = /^\d{1,5}$/.test(portText) ? Number(portText) : Number.NaN;
+    // 0 asks the OS for a free port (as listen.port: 0 does); tests and `dev --port 0` rely on it.
+    if (value >= 0 && value <= 65_535) port = value;
+    else {
+      findings.push({
+        path: ["$PORT"],
+        message: "the environment variable PORT must be a whole number from 0 to 65535",
+        fix: "PORT=8080, or unset PORT to use listen.port",
+      });
+    }
+  }
+  const bindText = env.BIND?.trim();
+  if (bindText !== undefined && bindText !== "") host = bindText;
+  return { host, port };
+}
+
+function checkUniqueNames(
+  items: readonly { name?: unknown }[] | undefined,
+  path: (string | number)[],
+  what: string,
+  clean: Clean,
+  findings: Finding[],
+): void {
+  if (!Array.isArray(items)) return;
+  const seen = new Map<string, number>();
+  items.forEach((item, index) => {
+    const name = item?.name;
+    if (typeof name !== "string" || !clean([...path, index, "name"])) return;
+    const earlier = seen.get(name);
+    if (earlier === undefined) {
+      seen.set(name, index);
+      return;
+    }
+    findings.push({
+      path: [...path, index, "name"],
+      message: `${what} name "${name}" is already used by ${formatPath([...path, earlier])}`,
+      fix: "give each a distinct name",
+    });
+  });
+}
+
+function durationOr(text: string | undefined, fallback: number): number {
+  return text === undefined ? fallback : (parseDuration(text) ?? fallback);
+}
+
+/**
+ * Whether a policy is worth compiling despite schema problems: when they are all inside its claim
+ * matchers, the policy compiler reports them too (duplicates are merged) and finds what the schema cannot
+ * see, such as an invalid RE2 regex or a missing owner, in the same run.
+ */
+function compilable(policy: unknown, path: PathSegments, schemaFindings: readonly Finding[]): boolean {
+  if (!isPlainObject(policy) || !isPlainObject(policy.claims)) return false;
+  const claimsPath = [...path, "claims"];
+  return schemaFindings.every(
+    (finding) =>
+      !startsWith(finding.path, path) ||
+      (startsWith(finding.path, claimsPath) && finding.path.length > claimsPath.length),
+  );
+}
+
+function startsWith(path: PathSegments, prefix: PathSegments): boolean {
+  return prefix.length <= path.length && prefix.every((segment, index) => path[index] === segment);
+}
+
+/** Names listed in the `allow` (or `deny`) lists of routes, tunnels and broker grants. */
+function referencedPolicies(raw: RawConfig, list: "allow" | "deny"): Set<string> {
+  const grants = isPlainObject(raw.broker) ? listOf(raw.broker.grants) : [];
+  const rules: unknown[] = [...listOf(raw.routes), ...listOf(raw.tunnels), ...grants];
+  const names = new Set<string>();
+  for (const rule of rules) {
+    const entries = isPlainObject(rule) ? rule[list] : undefined;
+    if (Array.isArray(entries)) for (const entry of entries) if (typeof entry === "string") names.add(entry);
+  }
+  return names;
+}
+
+/** The items of a list section, or none when the section is missing or (a schema problem) not a list. */
+function listOf<T>(value: readonly T[] | undefined): readonly T[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

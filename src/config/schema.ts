@@ -1,0 +1,539 @@
+import { z } from "zod";
+import { parseDuration } from "../lib/duration.js";
+import type { RawMatcher } from "../policy/types.js";
+
+/**
+ * The one schema of `tollgate.yaml`. It validates the shape of every section (field-local rules such as
+ * URL form and duration syntax included) and is also what `schema/tollgate.schema.json` is generated from,
+ * so the validator and what editors autocomplete cannot disagree. Cross-references (policy names, issuer
+ * names) and the compiled form are the business of `compile-config.ts`.
+ *
+ * Every field carries a description and, where it helps, `examples`: editors show both, and the problem
+ * reporter uses the first example to write the `fix` of a wrong value.
+ */
+
+/** Names of routes, policies, issuers and tunnels: they appear in logs, metrics labels and audit events. */
+const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const nameMessage = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
+
+/** Same grammar as `parseDuration`; kept here too so the JSON Schema carries it as `pattern`. */
+const durationPattern = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+
+/**
+ * Message of a duration written as something other than a string. The problem reporter recognises it to
+ * suggest the quoted form (`30` → `"30s"`), since a bare number has no unit and would be a guess.
+ */
+export const durationTypeMessage = 'must be a duration string with a unit, such as "30s", "10m" or "1h30m"';
+
+/** HTTP methods a route may restrict itself to. CONNECT belongs to tunnels; TRACE is never forwarded. */
+export const routeMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+/** Broker actions a grant may allow. */
+export const brokerActions = ["register", "remove", "jitconfig"] as const;
+
+/** `forward_claims` entries become `Tollgate-Claim-<name>` headers, so they must be header-token safe. */
+const claimNamePattern = /^[A-Za-z0-9_.-]+$/;
+
+function name(description: string, example: string) {
+  return z
+    .string()
+    .regex(namePattern, { message: nameMessage })
+    .describe(description)
+    .meta({ examples: [example] });
+}
+
+function duration(description: string, example: string, options: { positive?: boolean } = {}) {
+  return (
+    z
+      .string({ error: (issue) => (issue.input === undefined ? undefined : durationTypeMessage) })
+      .regex(durationPattern, { message: durationTypeMessage })
+      // Unparsable text is reported by the pattern above; this only judges what it would parse to.
+      .refine((text) => !options.positive || (parseDuration(text) ?? 1) > 0, {
+        message: "must be longer than 0s",
+      })
+      .describe(description)
+      .meta({ examples: [example] })
+  );
+}
+
+function policyList(description: string) {
+  return z
+    .array(name("A policy name (a key of `policies`).", "org-ci"))
+    .describe(description)
+    .meta({
+      examples: [["org-ci"]],
+    });
+}
+
+/** A problem found by a field-local check: the message and, when one is obvious, the fix. */
+interface FieldProblem {
+  message: string;
+  fix?: string;
+}
+
+function withCheck<T extends z.ZodType<string>>(
+  schema: T,
+  check: (value: string) => FieldProblem | undefined,
+): T {
+  return schema.superRefine((value, ctx) => {
+    const problem = check(value);
+    if (problem) {
+      ctx.addIssue({
+        code: "custom",
+        message: problem.message,
+        ...(problem.fix === undefined ? {} : { params: { fix: problem.fix } }),
+      });
+    }
+  }) as unknown as T;
+}
+
+/**
+ * An upstream is an origin plus an optional base path. Credentials are refused because tollgate would send
+ * them to every caller's request; query and fragment because they cannot be merged with the caller's path
+ * unambiguously. Messages never repeat the value: it may hold a password.
+ */
+export function checkUpstreamUrl(value: string): FieldProblem | undefined {
+  const fix = "write upstream: http://host:port (optionally with a base path: http://host:port/base)";
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { message: "must be an http(s) URL", fix };
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    return { message: "must be an http(s) URL", fix };
+  if (url.hostname === "") return { message: "must name a host", fix };
+  if (url.username !== "" || url.password !== "") {
+    return { message: "must not contain credentials", fix: "remove the user:password@ part" };
+  }
+  if (value.includes("?") || value.includes("#")) {
+    return { message: "must not have a query or fragment", fix: "remove everything from ? or # on" };
+  }
+  return undefined;
+}
+
+/** A path prefix is matched against normalised request paths, so it must itself be a normal path. */
+function checkPathPrefix(value: string): FieldProblem | undefined {
+  if (!value.startsWith("/")) {
+    return { message: 'must start with "/"', fix: `write path_prefix: /${value}` };
+  }
+  if (/[\s?#\\]/.test(value) || /\p{Cc}/u.test(value)) {
+    return { message: "must not contain whitespace, control characters, ?, # or \\" };
+  }
+  if (value.includes("//") || value.split("/").some((segment) => segment === "." || segment === "..")) {
+    return { message: 'must be a normalised path (no "//", "." or ".." segments)' };
+  }
+  return undefined;
+}
+
+function checkHost(value: string): FieldProblem | undefined {
+  if (value.includes(":"))
+    return { message: "must be a host name without a port", fix: "remove the :port part" };
+  if (!/^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value))
+    return { message: "must be a DNS host name" };
+  return undefined;
+}
+
+function checkHttpUrl(value: string): FieldProblem | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { message: "must be an http(s) URL" };
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return { message: "must be an http(s) URL" };
+  if (url.username !== "" || url.password !== "") {
+    return { message: "must not contain credentials", fix: "credentials come from the environment" };
+  }
+  return undefined;
+}
+
+function checkRedisUrl(value: string): FieldProblem | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return { message: "must be a redis:// or rediss:// URL", fix: "write url: redis://127.0.0.1:6379" };
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    return { message: "must be a redis:// or rediss:// URL", fix: "write url: redis://127.0.0.1:6379" };
+  }
+  return undefined;
+}
+
+/** `host:port`, `*.glob:port` or `cidr:port`; the tunnel feature interprets it, this only checks the form. */
+function checkDestination(value: string): FieldProblem | undefined {
+  const match = /^(.+):(\d{1,5})$/.exec(value);
+  const port = match ? Number(match[2]) : 0;
+  if (!match || port < 1 || port > 65_535) {
+    return { message: "must be host:port with a port from 1 to 65535", fix: 'write "db.internal:5432"' };
+  }
+  return undefined;
+}
+
+/**
+ * A claim matcher: a scalar (exact, numbers and booleans compared as strings), a list (any of), `{glob}`,
+ * `{regex}` (RE2, whole value) or `{not}`. Recursive, so it is registered with an id and appears once in
+ * the JSON Schema's `$defs`.
+ */
+export const matcherSchema: z.ZodType<RawMatcher> = z
+  // Built once: a getter that built a new union per call would make JSON Schema generation recurse forever.
+  .lazy(() => matcherUnion)
+  .meta({
+    id: "matcher",
+    description:
+      "A claim condition: a scalar (exact match; numbers and booleans compared as strings), a list (any of its items), { glob: … }, { regex: … } (RE2, whole value) or { not: … } (a missing claim never matches).",
+  });
+
+const matcherUnion = z.union([
+  z.string(),
+  z.number(),
+  z.boolean(),
+  z.array(matcherSchema),
+  z.strictObject({
+    glob: z
+      .string()
+      .describe("`*` any run of characters except `/`, `**` any run, `?` one character.")
+      .meta({ examples: ["refs/heads/release/*"] }),
+  }),
+  z.strictObject({
+    regex: z
+      .string()
+      .describe("An RE2 regular expression, always matched against the whole claim value.")
+      .meta({ examples: ["refs/tags/v[0-9]+\\.[0-9]+\\.[0-9]+"] }),
+  }),
+  z.strictObject({ not: matcherSchema }),
+]);
+
+const issuerSchema = z
+  .strictObject({
+    name: name("Name of this issuer; policies refer to it with `issuer:`.", "github"),
+    issuer: z
+      .string()
+      .describe(
+        "The exact `iss` of its tokens (https; http only for loopback hosts). Give either `issuer` or `preset`.",
+      )
+      .meta({ examples: ["https://token.actions.githubusercontent.com"] })
+      .optional(),
+    preset: z
+      .string()
+      .describe("Shorthand for `issuer`: `github`, `github-enterprise:<slug>` or `ghes:<host>`.")
+      .meta({ examples: ["github", "github-enterprise:octo-corp", "ghes:github.example.com"] })
+      .optional(),
+    audiences: z
+      .array(z.string().min(1, { message: "must not be empty" }))
+      .min(1, { message: "must list at least one audience" })
+      .describe("Accepted `aud` values (required): the token's `aud` must contain one of them.")
+      .meta({ examples: [["tollgate.example.com"]] }),
+    jwks_uri: z
+      .string()
+      .describe("Explicit JWKS URL. Default: `jwks_uri` from `<issuer>/.well-known/openid-configuration`.")
+      .meta({ examples: ["https://token.actions.githubusercontent.com/.well-known/jwks"] })
+      .optional(),
+    algorithms: z
+      .array(z.string())
+      .describe("Accepted JWS algorithms, asymmetric only (`none` and HMAC never). Default: [RS256].")
+      .meta({ examples: [["RS256"]] })
+      .optional(),
+    clock_skew: duration("Tolerance on `exp`, `nbf` and `iat`. Default: 30s.", "30s").optional(),
+    max_token_age: duration(
+      "Refuse tokens issued (`iat`) longer ago than this, even when not yet expired. Default: no limit.",
+      "10m",
+      { positive: true },
+    ).optional(),
+  })
+  .describe("A trusted OIDC issuer.");
+
+const policySchema = z
+  .strictObject({
+    issuer: z
+      .string()
+      .describe(
+        "Name of the issuer whose tokens this policy accepts; optional when only one issuer is configured.",
+      )
+      .meta({ examples: ["github"] })
+      .optional(),
+    claims: z
+      // Any claim name an issuer may use, URL-namespaced ones (`https://example.com/groups`) included.
+      .record(z.string().min(1, { message: "a claim name cannot be empty" }), matcherSchema)
+      .describe(
+        "Claim conditions, all of which must hold. Must pin an owner: repository_owner_id, repository_owner, repository_id, repository, enterprise_id, enterprise, or an exact sub.",
+      )
+      .meta({ examples: [{ repository_owner_id: 5678, ref: "refs/heads/main" }] }),
+  })
+  .describe("A named set of claim conditions; all must hold.");
+
+const routeSchema = z
+  .strictObject({
+    name: name("Name of the route (logs, metrics, audit events, `explain --route`).", "artifacts"),
+    path_prefix: withCheck(
+      z
+        .string()
+        .describe(
+          "Requests whose normalised path starts with this prefix use this route; the longest prefix wins.",
+        )
+        .meta({ examples: ["/artifacts/"] }),
+      checkPathPrefix,
+    ),
+    host: withCheck(
+      z
+        .string()
+        .describe("When set, the request's Host (without port, case-insensitive) must equal it.")
+        .meta({ examples: ["gateway.example.com"] }),
+      checkHost,
+    ).optional(),
+    methods: z
+      .array(z.enum(routeMethods))
+      .min(1, { message: "must list at least one method, or be left out to allow any" })
+      .describe("Allowed methods (upper case). Default: any method.")
+      .meta({ examples: [["GET", "HEAD"]] })
+      .optional(),
+    upstream: withCheck(
+      z
+        .string()
+        .describe("http(s) origin, optionally with a base path; no credentials, query or fragment.")
+        .meta({ examples: ["http://artifacts.internal:8081"] }),
+      checkUpstreamUrl,
+    ),
+    strip_prefix: z
+      .boolean()
+      .describe("Remove `path_prefix` from the path before forwarding. Default: false.")
+      .meta({ examples: [true] })
+      .optional(),
+    timeout: duration("How long to wait for the upstream's response headers. Default: 30s.", "30s", {
+      positive: true,
+    }).optional(),
+    allow: policyList("Policies that may use this route (required; nothing is allowed by default)."),
+    deny: policyList("Policies refused before `allow` is considered (deny wins).").optional(),
+    forward_claims: z
+      .array(
+        z.string().regex(claimNamePattern, { message: "claim names are letters, digits, '_', '.' or '-'" }),
+      )
+      .describe("Claims sent to the upstream as `Tollgate-Claim-<name>` headers. Default: none.")
+      .meta({ examples: [["repository", "run_id"]] })
+      .optional(),
+    auth_header: z
+      .enum(["gateway-authorization", "authorization"])
+      .describe(
+        "`gateway-authorization`: read the token from Gateway-Authorization only (Authorization passes through to the upstream). `authorization`: also accept `Authorization: Bearer`. Default: gateway-authorization.",
+      )
+      .optional(),
+  })
+  .describe("A reverse-proxy route to a private upstream.");
+
+const tunnelSchema = z
+  .strictObject({
+    name: name("Name of the tunnel (logs, metrics, audit events).", "databases"),
+    destinations: z
+      .array(
+        withCheck(
+          z
+            .string()
+            .describe("`host:port`, `*.glob.host:port` or `cidr:port`.")
+            .meta({ examples: ["db.internal:5432"] }),
+          checkDestination,
+        ),
+      )
+      .min(1, { message: "must list at least one destination" })
+      .describe(
+        "Destinations a CONNECT may reach: host names, globs on host names, CIDR ranges, each with a port.",
+      )
+      .meta({ examples: [["db.internal:5432", "*.build.internal:443", "10.20.0.0/16:22"]] }),
+    allow: policyList("Policies that may open this tunnel (required; nothing is allowed by default)."),
+    deny: policyList("Policies refused before `allow` is considered (deny wins).").optional(),
+  })
+  .describe("An HTTP CONNECT tunnel to allow-listed private destinations.");
+
+const grantSchema = z
+  .strictObject({
+    allow: policyList("Policies this grant applies to (required)."),
+    deny: policyList("Policies refused before `allow` is considered (deny wins).").optional(),
+    actions: z
+      .array(z.enum(brokerActions))
+      .min(1, { message: "must list at least one action" })
+      .describe("Broker endpoints the caller may use: register, remove, jitconfig.")
+      .meta({ examples: [["register", "remove", "jitconfig"]] }),
+    scopes: z
+      .array(z.string().min(1, { message: "must not be empty" }))
+      .min(1, { message: "must list at least one scope" })
+      .describe(
+        "Scopes the caller may ask for: a literal (`org`, `org/repo`, `enterprise:slug`), `match:<RE2>`, with claims in braces (`{repository}`) replaced by the caller's own.",
+      )
+      .meta({ examples: [["{repository}"]] }),
+  })
+  .describe("Which callers may use which broker actions on which scopes.");
+
+const brokerSchema = z
+  .strictObject({
+    authorization: z
+      .enum(["oidc", "none"])
+      .describe(
+        "`oidc`: callers present a token and a grant must allow the action and scope. `none`: the platform in front authorizes (tollgate warns). Default: oidc.",
+      )
+      .optional(),
+    github: z
+      .strictObject({
+        api_url: withCheck(
+          z
+            .string()
+            .describe(
+              "GitHub API base URL (GHES: https://HOST/api/v3). GITHUB_API_URL overrides. Default: https://api.github.com.",
+            )
+            .meta({ examples: ["https://api.github.com"] }),
+          checkHttpUrl,
+        ).optional(),
+      })
+      .describe(
+        "The GitHub API. Credentials come only from the environment: GITHUB_TOKEN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY (+ GITHUB_APP_INSTALLATION_ID), or their *_FILE forms.",
+      )
+      .optional(),
+    allowed_scopes: z
+      .array(z.string().min(1, { message: "must not be empty" }))
+      .describe(
+        "Scopes the broker serves at all: literals or `match:<RE2>`. ALLOWED_SCOPES overrides. Default: none.",
+      )
+      .meta({ examples: [["octo-org", "match:octo-org/.*"]] })
+      .optional(),
+    denied_scopes: z
+      .array(z.string().min(1, { message: "must not be empty" }))
+      .describe("Scopes always refused (deny wins): literals or `match:<RE2>`. DENIED_SCOPES overrides.")
+      .meta({ examples: [["octo-org/payroll"]] })
+      .optional(),
+    grants: z.array(grantSchema).describe("With `authorization: oidc`: who may do what.").optional(),
+  })
+  .describe("The runner token broker (registration, removal and JIT runner configs).");
+
+/** The schema of the whole file. */
+export const configSchema = z
+  .strictObject({
+    listen: z
+      .strictObject({
+        host: z
+          .string()
+          .min(1, { message: "must not be empty" })
+          .describe("Address to listen on. BIND overrides. Default: 0.0.0.0.")
+          .meta({ examples: ["0.0.0.0"] })
+          .optional(),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65_535)
+          .describe("TCP port (0 picks a free port). PORT overrides. Default: 8080.")
+          .meta({ examples: [8080] })
+          .optional(),
+      })
+      .describe("Where the gateway listens.")
+      .optional(),
+    issuers: z.array(issuerSchema).describe("Trusted OIDC issuers.").optional(),
+    policies: z
+      .record(z.string().regex(namePattern, { message: nameMessage }), policySchema)
+      .describe("Named trust policies, referred to by routes, tunnels and broker grants.")
+      .optional(),
+    routes: z.array(routeSchema).describe("Reverse-proxy routes.").optional(),
+    tunnels: z.array(tunnelSchema).describe("HTTP CONNECT tunnels.").optional(),
+    broker: brokerSchema.optional(),
+    audit: z
+      .strictObject({
+        sink: z
+          .string()
+          .min(1, { message: "must not be empty" })
+          .describe("`stdout` or a file path (JSON lines, appended). Default: stdout.")
+          .meta({ examples: ["stdout", "/var/log/tollgate/audit.jsonl"] })
+          .optional(),
+      })
+      .describe("Where audit events go.")
+      .optional(),
+    store: z
+      .strictObject({
+        kind: z
+          .enum(["memory", "redis"])
+          .describe(
+            "`memory` (one instance) or `redis` (state shared by several instances). Default: memory.",
+          )
+          .optional(),
+        url: withCheck(
+          z
+            .string()
+            .describe("With kind: redis, the Redis URL.")
+            .meta({ examples: ["redis://127.0.0.1:6379"] }),
+          checkRedisUrl,
+        ).optional(),
+      })
+      .describe("Where shared state lives (broker token cache, replay cache, rate limits).")
+      .optional(),
+    oidc: z
+      .strictObject({
+        max_token_bytes: z
+          .number()
+          .int()
+          .min(256)
+          .describe("Largest raw token accepted, in bytes. Default: 16384.")
+          .meta({ examples: [16384] })
+          .optional(),
+        max_document_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .describe("Largest discovery or JWKS document accepted, in bytes. Default: 524288.")
+          .meta({ examples: [524288] })
+          .optional(),
+        fetch_timeout: duration("Timeout of a discovery or JWKS fetch. Default: 5s.", "5s", {
+          positive: true,
+        }).optional(),
+        unknown_kid_cooldown: duration(
+          "Minimum time between two key set fetches triggered by an unknown `kid`. Default: 30s.",
+          "30s",
+        ).optional(),
+        refresh_interval: duration("Background refresh interval of key sets. Default: 10m.", "10m", {
+          positive: true,
+        }).optional(),
+        stale_keys_max_age: duration(
+          "How long the last good key set keeps serving while the issuer is unreachable. Default: 24h.",
+          "24h",
+        ).optional(),
+        token_cache_size: z
+          .number()
+          .int()
+          .min(0)
+          .describe("Maximum number of verified tokens cached (0 disables the cache). Default: 10000.")
+          .meta({ examples: [10000] })
+          .optional(),
+      })
+      .describe("Limits and timings of token verification, shared by all issuers.")
+      .optional(),
+    server: z
+      .strictObject({
+        max_header_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(1_048_576)
+          .describe("Largest total request header size accepted, in bytes (larger: 431). Default: 16384.")
+          .meta({ examples: [16384] })
+          .optional(),
+        shutdown_grace: duration(
+          "How long a graceful stop waits for in-flight requests before closing them. Default: 10s.",
+          "10s",
+        ).optional(),
+        trust_proxy: z
+          .boolean()
+          .describe("Trust X-Forwarded-For from the peer (only behind a load balancer). Default: false.")
+          .meta({ examples: [false] })
+          .optional(),
+      })
+      .describe("HTTP server limits.")
+      .optional(),
+  })
+  .describe("tollgate configuration (tollgate.yaml).");
+
+/** The configuration file as validated by {@link configSchema}, before compilation. */
+export type RawConfig = z.output<typeof configSchema>;
+/** One `routes[]` entry as written. */
+export type RawRoute = NonNullable<RawConfig["routes"]>[number];
+/** One `tunnels[]` entry as validated; `CompiledConfig.tunnels` holds these for the tunnel feature. */
+export type RawTunnel = NonNullable<RawConfig["tunnels"]>[number];
+/** The `broker` section as validated; `CompiledConfig.broker` holds it for the broker feature. */
+export type RawBroker = NonNullable<RawConfig["broker"]>;
+/** One `issuers[]` entry as written. */
+export type RawIssuer = NonNullable<RawConfig["issuers"]>[number];

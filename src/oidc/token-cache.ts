@@ -1,0 +1,50 @@
+import type { VerifiedToken } from "./types.js";
+
+/** Verified tokens by SHA-256 of the raw token, so a reused token skips the signature check. */
+export interface VerifiedTokenCache {
+  /** The cached result (with `cached: true`) while `now` is before its end of validity. */
+  get(tokenSha256: string, nowMs: number): VerifiedToken | undefined;
+  /** Caches a freshly verified token until `validUntilMs` (its `exp`, or earlier with a maximum age). */
+  set(token: VerifiedToken, validUntilMs: number, nowMs: number): void;
+  readonly size: number;
+}
+
+interface Entry {
+  readonly hit: VerifiedToken;
+  readonly validUntilMs: number;
+}
+
+/**
+ * A bounded cache of verified tokens. A `Map` keeps insertion order, so the oldest entry is evicted first;
+ * tokens live minutes, so insertion order is close enough to expiry order without a heap.
+ *
+ * @example
+ * const cache = createVerifiedTokenCache(10_000);
+ */
+export function createVerifiedTokenCache(maxEntries: number): VerifiedTokenCache {
+  const entries = new Map<string, Entry>();
+  return {
+    get(tokenSha256, nowMs) {
+      const entry = entries.get(tokenSha256);
+      if (entry === undefined) return undefined;
+      if (nowMs >= entry.validUntilMs) {
+        entries.delete(tokenSha256);
+        return undefined;
+      }
+      return entry.hit;
+    },
+    set(token, validUntilMs, nowMs) {
+      if (maxEntries <= 0 || nowMs >= validUntilMs) return;
+      entries.delete(token.tokenSha256);
+      while (entries.size >= maxEntries) {
+        const oldest = entries.keys().next();
+        if (oldest.done) break;
+        entries.delete(oldest.value);
+      }
+      entries.set(token.tokenSha256, { hit: Object.freeze({ ...token, cached: true }), validUntilMs });
+    },
+    get size() {
+      return entries.size;
+    },
+  };
+}

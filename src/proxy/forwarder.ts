@@ -1,0 +1,388 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Transform, type TransformCallback } from "node:stream";
+import { type Dispatcher, Pool } from "undici";
+import type { CompiledRoute } from "../config/types.js";
+import { isTollgateError, TollgateError } from "../errors/index.js";
+import type { Clock } from "../lib/clock.js";
+import { claimHeaderName, claimHeaders, clientResponseHeaders, upstreamRequestHeaders } from "./headers.js";
+
+/** Per-request facts the server hands to {@link UpstreamForwarder.forward}. */
+export interface ForwardContext {
+  /** Normalised path, without the route prefix when the route strips it (see `upstreamPathFor`). */
+  path: string;
+  /** The query as received, with its `?`, or `""`. */
+  search: string;
+  requestId: string;
+  /** The caller's address; becomes (the end of) `X-Forwarded-For`. */
+  clientIp: string;
+  proto: "http" | "https";
+  /** Verified claims; only those the route's `forwardClaims` names are sent. */
+  claims?: Readonly<Record<string, unknown>>;
+  /** Lower-case credential header names tollgate consumed, e.g. `gateway-authorization`. */
+  consumedHeaders: readonly string[];
+  /**
+   * The `X-Forwarded-For` received from a trusted proxy in front of tollgate. When set, `clientIp` is
+   * appended to it; otherwise the client's header is discarded and `clientIp` alone is sent.
+   */
+  trustedForwardedFor?: string;
+  /**
+   * Cancels the exchange (for example on shutdown). Before the response headers, `forward` rejects with
+   * the signal's reason when it is a `TollgateError` (say `TG_SHUTTING_DOWN`), else with
+   * `TG_UPSTREAM_UNAVAILABLE`; after them, the client connection is cut.
+   */
+  signal?: AbortSignal;
+}
+
+/** The outcome of one forwarded exchange, for the audit event. */
+export interface ForwardResult {
+  /**
+   * The upstream's status as sent to the client, or 499 when the client went away before the upstream
+   * answered (the nginx convention; nothing was sent).
+   */
+  status: number;
+  /** Request body bytes sent upstream. */
+  bytesIn: number;
+  /** Response body bytes sent to the client. */
+  bytesOut: number;
+}
+
+/** Options of {@link createUpstreamForwarder}. */
+export interface UpstreamForwarderOptions {
+  /** Accepted for symmetry with the other outbound clients; undici keeps its own timers. */
+  clock?: Clock;
+  /** Keep-alive connections per upstream origin (default 128); more requests queue. */
+  connectionsPerUpstream?: number;
+  /** Builds the dispatcher of one upstream origin (tests, custom TLS). Default: an undici `Pool`. */
+  dispatcherFactory?: (origin: URL) => Dispatcher;
+}
+
+/** Streams requests to upstreams and their answers back. One per gateway; closed on shutdown. */
+export interface UpstreamForwarder {
+  /**
+   * Forwards `req` to the route's upstream and streams the answer into `res`.
+   *
+   * Resolves once the answer is fully handed to `res`, or when the exchange ended after the response
+   * headers were sent (the client socket is then destroyed: the only honest signal left). Rejects, with
+   * nothing written to `res`, with `TG_UPSTREAM_TIMEOUT` or `TG_UPSTREAM_UNAVAILABLE` when the upstream
+   * failed before answering; the error's message names the route and upstream for the operator and never
+   * contains anything the upstream sent.
+   */
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: CompiledRoute,
+    context: ForwardContext,
+  ): Promise<ForwardResult>;
+  /** Closes every upstream connection pool, letting in-flight exchanges finish. */
+  close(): Promise<void>;
+}
+
+/** What is precomputed once per route so the per-request work is header filtering and one dispatch. */
+interface RoutePlan {
+  readonly dispatcher: Dispatcher;
+  /** `scheme://host:port` without user info, for dispatch and messages. */
+  readonly origin: string;
+  /** The upstream URL's path without its trailing `/` (`""` for `/`). */
+  readonly basePath: string;
+  readonly claimHeaderNames: readonly (readonly [claim: string, header: string])[];
+}
+
+/**
+ * Creates the streaming reverse-proxy forwarder: one keep-alive undici `Pool` per upstream origin,
+ * created on first use and shared by every route that points at that origin.
+ *
+ * It uses undici's lowest-level API, `dispatch` with a handler that writes straight into `res`: no
+ * intermediate response stream, no header object round-trips (the handler reads the raw header list),
+ * and backpressure by pausing the upstream socket while `res` drains. Request bodies are streamed, never
+ * buffered.
+ *
+ * Headers sent upstream: the client's, minus hop-by-hop headers and those `Connection` names, minus the
+ * consumed credential headers, minus every client-sent `Tollgate-Claim-*`, `X-Forwarded-*`, `Forwarded`,
+ * `X-Real-IP`, `X-Request-Id` and `Expect`; plus `tollgate-claim-<name>` for each forwarded claim,
+ * `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host` (the client's Host) and `X-Request-Id`.
+ * `Host` is the upstream's own, so name-based virtual hosting and TLS SNI on the upstream keep working.
+ * User info in an upstream URL is never sent. Trailers are not forwarded.
+ *
+ * `route.timeoutMs` bounds both the wait for response headers and every pause between body chunks.
+ *
+ * @example
+ * const forwarder = createUpstreamForwarder({});
+ * const result = await forwarder.forward(req, res, route, { path, search, requestId, clientIp, proto: "http", consumedHeaders: ["gateway-authorization"] });
+ */
+export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}): UpstreamForwarder {
+  const connections = options.connectionsPerUpstream ?? 128;
+  const createDispatcher =
+    options.dispatcherFactory ??
+    ((origin: URL): Dispatcher => new Pool(origin.origin, { connections, pipelining: 1 }));
+  const dispatchers = new Map<string, Dispatcher>();
+  // Keyed by the frozen route object: a reloaded configuration gets fresh plans, old ones are collected.
+  const plans = new WeakMap<CompiledRoute, RoutePlan>();
+  let closed = false;
+
+  function planFor(route: CompiledRoute): RoutePlan {
+    let plan = plans.get(route);
+    if (plan !== undefined) return plan;
+    const origin = route.upstream.origin;
+    let dispatcher = dispatchers.get(origin);
+    if (dispatcher === undefined) {
+      dispatcher = createDispatcher(new URL(origin));
+      dispatchers.set(origin, dispatcher);
+    }
+    const pathname = route.upstream.pathname;
+    const claimHeaderNames: [string, string][] = [];
+    for (const claim of route.forwardClaims) {
+      const header = claimHeaderName(claim);
+      if (header !== undefined) claimHeaderNames.push([claim, header]);
+    }
+    plan = {
+      dispatcher,
+      origin,
+      basePath: pathname.endsWith("/") ? pathname.slice(0, -1) : pathname,
+      claimHeaderNames,
+    };
+    plans.set(route, plan);
+    return plan;
+  }
+
+  return {
+    forward(req, res, route, context) {
+      if (closed) {
+        return Promise.reject(
+          new TollgateError("TG_UPSTREAM_UNAVAILABLE", `route "${route.name}": forwarder closed`),
+        );
+      }
+      const plan = planFor(route);
+      return new Promise<ForwardResult>((resolve, reject) => {
+        const exchange = new Exchange(res, route, plan.origin, resolve, reject, context.signal);
+        const headers = upstreamRequestHeaders(req.rawHeaders, {
+          consumedHeaders: context.consumedHeaders,
+          claimHeaders:
+            plan.claimHeaderNames.length === 0
+              ? noHeaders
+              : claimHeaders(plan.claimHeaderNames, context.claims),
+          forwardedFor:
+            context.trustedForwardedFor === undefined || context.trustedForwardedFor === ""
+              ? context.clientIp
+              : `${context.trustedForwardedFor}, ${context.clientIp}`,
+          forwardedProto: context.proto,
+          requestId: context.requestId,
+        });
+        const path = context.path.charCodeAt(0) === 0x2f ? context.path : `/${context.path}`;
+        plan.dispatcher.dispatch(
+          {
+            origin: plan.origin,
+            method: req.method ?? "GET",
+            path: plan.basePath + path + context.search,
+            headers,
+            body: hasBody(req) ? exchange.countBody(req) : null,
+            headersTimeout: route.timeoutMs,
+            bodyTimeout: route.timeoutMs,
+          },
+          exchange,
+        );
+      });
+    },
+    async close() {
+      closed = true;
+      const all = [...dispatchers.values()];
+      dispatchers.clear();
+      await Promise.all(all.map((dispatcher) => dispatcher.close()));
+    },
+  };
+}
+
+const noHeaders: readonly string[] = [];
+
+/**
+ * A request has a body when it declares one (RFC 9112 §6.3): `Transfer-Encoding`, or a non-zero
+ * `Content-Length`. Node's parser has already enforced the framing.
+ */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
+/** Counts request body bytes on their way upstream (undici's new handler API has no body callback). */
+class ByteCounter extends Transform {
+  bytes = 0;
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    callback(null, chunk);
+  }
+}
+
+/** Raised into undici when the client went away, so the upstream exchange stops too. */
+class ClientGoneError extends Error {
+  override readonly name = "ClientGoneError";
+}
+
+/**
+ * The undici dispatch handler of one exchange. A class (not a closure-built object) because it runs on
+ * every request: its methods live on the prototype, so an exchange costs one allocation plus two bound
+ * listeners.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private counter: ByteCounter | undefined;
+  private status = 0;
+  private bytesOut = 0;
+  private headersSent = false;
+  private clientGone = false;
+  private settled = false;
+  private drainListening = false;
+  private readonly onClientClose = (): void => {
+    if (this.settled) return;
+    this.clientGone = true;
+    this.controller?.abort(new ClientGoneError("client closed the connection"));
+  };
+  private readonly onDrain = (): void => this.controller?.resume();
+  private cancelled: TollgateError | undefined;
+  private readonly onSignal = (): void => {
+    if (this.settled) return;
+    const reason: unknown = this.signal?.reason;
+    this.cancelled = isTollgateError(reason)
+      ? reason
+      : new TollgateError("TG_UPSTREAM_UNAVAILABLE", `route "${this.route.name}": exchange cancelled`, { cause: reason });
+    this.controller?.abort(this.cancelled);
+  };
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly route: CompiledRoute,
+    private readonly origin: string,
+    private readonly resolve: (result: ForwardResult) => void,
+    private readonly reject: (error: TollgateError) => void,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    res.once("close", this.onClientClose);
+    if (signal?.aborted) this.onSignal();
+    else signal?.addEventListener("abort", this.onSignal);
+  }
+
+  countBody(req: IncomingMessage): ByteCounter {
+    this.counter = new ByteCounter();
+    // `pipe`, not `pipeline`: an upstream failure must not destroy the client's socket, which still has
+    // to carry our error response. undici destroys the counter when the exchange ends early.
+    return req.pipe(this.counter);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone) controller.abort(new ClientGoneError("client closed the connection"));
+    else if (this.cancelled !== undefined) controller.abort(this.cancelled);
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx answers are informational; Node answers the client's `Expect: 100-continue` itself.
+    if (statusCode < 200 || this.clientGone) return;
+    const raw = controller.rawHeaders;
+    const list = clientResponseHeaders(Array.isArray(raw) ? raw : flatten(headers));
+    const res = this.res;
+    try {
+      if (res.getHeaderNames().length === 0) {
+        res.writeHead(statusCode, list);
+      } else {
+        // Headers set earlier by the server would make writeHead collapse duplicates (Set-Cookie).
+        for (let i = 0; i < list.length; i += 2) res.appendHeader(list[i]!, list[i + 1]!);
+        res.writeHead(statusCode);
+      }
+    } catch (error) {
+      // Node refused a header value the upstream sent: nothing reached the client yet, so answer 502.
+      controller.abort(error as Error);
+      return;
+    }
+    this.status = statusCode;
+    this.headersSent = true;
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.bytesOut += chunk.length;
+    if (!this.res.write(chunk)) {
+      controller.pause();
+      if (!this.drainListening) {
+        this.drainListening = true;
+        this.res.on("drain", this.onDrain);
+      }
+    }
+  }
+
+  onResponseEnd(): void {
+    this.res.end();
+    this.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.settled) return;
+    if (this.clientGone) {
+      this.finish(this.headersSent ? this.status : 499);
+    } else if (this.headersSent) {
+      // Part of the answer is out; no error can be expressed any more except cutting the connection.
+      this.res.destroy();
+      this.finish();
+    } else {
+      this.settled = true;
+      this.cleanup();
+      this.reject(this.cancelled ?? upstreamError(this.route, this.origin, error));
+    }
+  }
+
+  private finish(status = this.status): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.cleanup();
+    this.resolve({ status, bytesIn: this.counter?.bytes ?? 0, bytesOut: this.bytesOut });
+  }
+
+  private cleanup(): void {
+    this.res.off("close", this.onClientClose);
+    if (this.drainListening) this.res.off("drain", this.onDrain);
+    this.signal?.removeEventListener("abort", this.onSignal);
+  }
+}
+
+function flatten(headers: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (Array.isArray(value)) for (const item of value) out.push(name, item);
+    else if (value !== undefined) out.push(name, value);
+  }
+  return out;
+}
+
+const timeoutCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+
+const failureWords: Record<string, string> = {
+  ECONNREFUSED: "refused the connection",
+  ECONNRESET: "reset the connection",
+  EPIPE: "closed the connection while the request was sent",
+  UND_ERR_SOCKET: "closed the connection",
+  ENOTFOUND: "host name could not be resolved",
+  EAI_AGAIN: "host name could not be resolved",
+  EHOSTUNREACH: "host is unreachable",
+  ENETUNREACH: "network is unreachable",
+  UND_ERR_CONNECT_TIMEOUT: "did not accept the connection in time",
+  UND_ERR_HEADERS_TIMEOUT: "sent no response headers in time",
+  UND_ERR_BODY_TIMEOUT: "stalled while sending the response body",
+};
+
+/**
+ * Wraps a failure before any response byte was sent. The message is for the operator (audit `detail`):
+ * route, upstream origin and a code, nothing the upstream sent.
+ */
+function upstreamError(route: CompiledRoute, origin: string, error: Error): TollgateError {
+  const code = (error as { code?: unknown }).code;
+  const key = typeof code === "string" ? code : error.name;
+  const timedOut = timeoutCodes.has(key);
+  const what = failureWords[key] ?? "failed";
+  const limit = timedOut && key !== "UND_ERR_CONNECT_TIMEOUT" ? ` (limit ${route.timeoutMs}ms)` : "";
+  return new TollgateError(
+    timedOut ? "TG_UPSTREAM_TIMEOUT" : "TG_UPSTREAM_UNAVAILABLE",
+    `route "${route.name}": upstream ${origin} ${what} [${key}]${limit}`,
+    { cause: error },
+  );
+}

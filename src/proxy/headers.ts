@@ -1,0 +1,157 @@
+/**
+ * Header hygiene for both directions of the reverse proxy. Headers travel as flat `[name, value, …]`
+ * lists, the form Node's `rawHeaders`, undici's `dispatch` and `res.writeHead` all accept, so duplicates
+ * (several `Set-Cookie`) survive and nothing is re-parsed.
+ */
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1, plus the de-facto `Keep-Alive` and `Proxy-Connection`): they
+ * describe one connection and are never forwarded. Headers named in `Connection` are hop-by-hop too.
+ */
+export const hopByHopHeaders: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+/**
+ * Request headers never copied from the client. Beyond hop-by-hop: `host` (the upstream gets its own
+ * name; the original goes in `X-Forwarded-Host`), `expect` (Node already answered `100-continue`),
+ * `forwarded`, `x-real-ip` and every `x-forwarded-*` (a client must not be able to claim another address
+ * or scheme; tollgate sets `X-Forwarded-*` itself), and `x-request-id` (replaced by ours).
+ */
+const droppedRequestHeaders: ReadonlySet<string> = new Set([
+  ...hopByHopHeaders,
+  "host",
+  "expect",
+  "forwarded",
+  "x-real-ip",
+  "x-request-id",
+]);
+
+/** Client-sent claim headers are always removed: only tollgate may assert a caller's claims. */
+const claimHeaderPrefix = "tollgate-claim-";
+
+/** What the forwarder adds to the request sent upstream. */
+export interface ForwardedHeaderValues {
+  /** Lower-case names of credential headers tollgate consumed. */
+  readonly consumedHeaders: readonly string[];
+  /** `[header name, value]` pairs of the caller's forwarded claims, already validated. */
+  readonly claimHeaders: readonly string[];
+  readonly forwardedFor: string;
+  readonly forwardedProto: string;
+  readonly requestId: string;
+}
+
+/**
+ * Builds the upstream request's header list from the client's `rawHeaders` in one pass, dropping what
+ * {@link droppedRequestHeaders}, `Connection` and `consumedHeaders` name and every `Tollgate-Claim-*`,
+ * then appending claims and `X-Forwarded-For`, `-Proto`, `-Host` and `X-Request-Id`.
+ */
+export function upstreamRequestHeaders(
+  rawHeaders: readonly string[],
+  values: ForwardedHeaderValues,
+): string[] {
+  const out: string[] = [];
+  let host: string | undefined;
+  let connectionTokens: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (droppedRequestHeaders.has(name)) {
+      if (name === "host") host ??= value;
+      else if (name === "connection") connectionTokens = collectTokens(value, connectionTokens);
+      continue;
+    }
+    if (name.startsWith("x-forwarded-") || name.startsWith(claimHeaderPrefix)) continue;
+    if (values.consumedHeaders.includes(name)) continue;
+    out.push(name, value);
+  }
+  const filtered = connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
+  for (const item of values.claimHeaders) filtered.push(item);
+  filtered.push("x-forwarded-for", values.forwardedFor, "x-forwarded-proto", values.forwardedProto);
+  if (host !== undefined) filtered.push("x-forwarded-host", host);
+  filtered.push("x-request-id", values.requestId);
+  return filtered;
+}
+
+/**
+ * Builds the client response's header list from the upstream's raw headers (undici hands them over as
+ * `Buffer`s; latin1 keeps every byte as received), dropping hop-by-hop headers and those named in
+ * `Connection`. Everything else, including several `Set-Cookie`, passes through unchanged.
+ */
+export function clientResponseHeaders(rawHeaders: readonly (Buffer | string)[]): string[] {
+  const out: string[] = [];
+  let connectionTokens: string[] | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = text(rawHeaders[i]!);
+    const value = text(rawHeaders[i + 1]!);
+    const lower = name.toLowerCase();
+    if (hopByHopHeaders.has(lower)) {
+      if (lower === "connection") connectionTokens = collectTokens(value, connectionTokens);
+      continue;
+    }
+    out.push(name, value);
+  }
+  return connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
+}
+
+/**
+ * Validated `Tollgate-Claim-<name>` headers for the claims a route forwards: strings as they are, other
+ * values as JSON. A claim that is missing, or whose value would not be a clean header value (control
+ * characters, CR/LF, non-ASCII), is skipped rather than sent mangled.
+ */
+export function claimHeaders(
+  names: readonly (readonly [claim: string, header: string])[],
+  claims: Readonly<Record<string, unknown>> | undefined,
+): string[] {
+  const out: string[] = [];
+  if (claims === undefined) return out;
+  for (const [claim, header] of names) {
+    const value = claims[claim];
+    if (value === undefined || value === null) continue;
+    const textValue = typeof value === "string" ? value : JSON.stringify(value);
+    if (typeof textValue === "string" && isPrintableAscii(textValue)) out.push(header, textValue);
+  }
+  return out;
+}
+
+/** The header name for a forwarded claim, or undefined when the claim name is not a valid header token. */
+export function claimHeaderName(claim: string): string | undefined {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(claim) ? `tollgate-claim-${claim.toLowerCase()}` : undefined;
+}
+
+function isPrintableAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code > 0x7e) return false;
+  }
+  return true;
+}
+
+function text(value: Buffer | string): string {
+  return typeof value === "string" ? value : value.toString("latin1");
+}
+
+function collectTokens(value: string, into: string[] | undefined): string[] {
+  const tokens = into ?? [];
+  for (const token of value.split(",")) {
+    const name = token.trim().toLowerCase();
+    if (name !== "") tokens.push(name);
+  }
+  return tokens;
+}
+
+function withoutNames(list: string[], names: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    if (!names.includes(list[i]!.toLowerCase())) out.push(list[i]!, list[i + 1]!);
+  }
+  return out;
+}

@@ -1,0 +1,139 @@
+/** A request target split into its normalised path and its query, as {@link normalizeRequestPath} returns it. */
+export interface NormalizedTarget {
+  /** Normalised absolute path: starts with `/`, no `.`/`..` segments, no empty segments except a trailing `/`. */
+  readonly path: string;
+  /** The query exactly as received, with its leading `?`, or `""`. */
+  readonly search: string;
+}
+
+/**
+ * Normalises an origin-form request target (`req.url`) so that routing and forwarding see the same path
+ * and a prefix can never be escaped. Returns `undefined` for anything that must be refused (400).
+ *
+ * What it does, and why:
+ * - Only origin-form (`/…`). Absolute-form (`http://host/…`) and `*` belong to the tunnel feature.
+ * - Percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded (RFC 3986 §6.2.2.2, the
+ *   decoded form is equivalent); other escapes are kept, with upper-case hex. The result is both what is
+ *   matched against routes and what is sent upstream, so the two can never disagree.
+ * - `.` and `..` segments are resolved after decoding, so `%2e%2e` is `..`; `/prefix/../admin` becomes
+ *   `/admin` and no longer matches `/prefix/`. A `..` that would climb above `/` is refused, not clamped:
+ *   no honest client sends one.
+ * - Empty segments (`//`) are collapsed; a trailing `/` is kept because upstreams treat it as meaningful.
+ * - Refused: encoded slashes and backslashes (`%2f`, `%5c`) and raw backslashes (servers disagree on
+ *   whether they separate segments), `%25` followed by `2e`/`2f`/`5c` (a double-encoded dot or slash that
+ *   a double-decoding upstream would resolve behind our back), control characters raw or encoded
+ *   (`%00`–`%1f`, `%7f`), malformed escapes, `#`, anything outside visible ASCII (clients must
+ *   percent-encode), and `.;`/`..;` segments (Tomcat-style path parameters resolve them as dot segments).
+ * - The query is kept byte for byte; it is only checked for visible ASCII and `#`.
+ *
+ * @example
+ * normalizeRequestPath("/artifacts/./a//b?x=1"); // { path: "/artifacts/a/b", search: "?x=1" }
+ * normalizeRequestPath("/artifacts/%2e%2e/admin"); // { path: "/admin", search: "" }
+ * normalizeRequestPath("/a/%2fetc"); // undefined
+ */
+export function normalizeRequestPath(rawUrl: string): NormalizedTarget | undefined {
+  if (rawUrl.charCodeAt(0) !== slash) return undefined;
+  const queryAt = rawUrl.indexOf("?");
+  const end = queryAt === -1 ? rawUrl.length : queryAt;
+  let search = "";
+  if (queryAt !== -1) {
+    search = rawUrl.slice(queryAt);
+    for (let i = 1; i < search.length; i++) {
+      const code = search.charCodeAt(i);
+      if (code < 0x21 || code > 0x7e || code === hash) return undefined;
+    }
+  }
+
+  // Fast path: most paths need no rewriting. One scan decides; the common case allocates nothing.
+  let clean = true;
+  for (let i = 1; i < end; i++) {
+    const code = rawUrl.charCodeAt(i);
+    if (code < 0x21 || code > 0x7e || code === backslash || code === hash) return undefined;
+    if (code === percent || (code === slash && rawUrl.charCodeAt(i - 1) === slash)) clean = false;
+    else if (code === dot && rawUrl.charCodeAt(i - 1) === slash) clean = false;
+  }
+  if (clean) return { path: queryAt === -1 ? rawUrl : rawUrl.slice(0, end), search };
+
+  const rawSegments = rawUrl.slice(1, end).split("/");
+  const segments: string[] = [];
+  let trailingSlash = false;
+  for (let i = 0; i < rawSegments.length; i++) {
+    const segment = decodeSegment(rawSegments[i]!);
+    if (segment === undefined) return undefined;
+    const last = i === rawSegments.length - 1;
+    if (segment === "" || segment === ".") {
+      trailingSlash = last;
+      continue;
+    }
+    if (segment === "..") {
+      if (segments.length === 0) return undefined;
+      segments.pop();
+      trailingSlash = last;
+      continue;
+    }
+    if (segment.startsWith(".;") || segment.startsWith("..;")) return undefined;
+    segments.push(segment);
+    trailingSlash = false;
+  }
+  const joined = segments.join("/");
+  const path = segments.length === 0 ? "/" : trailingSlash ? `/${joined}/` : `/${joined}`;
+  return { path, search };
+}
+
+const slash = 0x2f;
+const backslash = 0x5c;
+const percent = 0x25;
+const dot = 0x2e;
+const hash = 0x23;
+
+/** Decodes unreserved escapes in one segment; `undefined` when the segment must be refused. */
+function decodeSegment(segment: string): string | undefined {
+  if (!segment.includes("%")) return segment;
+  let out = "";
+  let from = 0;
+  for (let i = segment.indexOf("%"); i !== -1; i = segment.indexOf("%", from)) {
+    const value = hexByte(segment, i + 1);
+    if (value === undefined) return undefined;
+    if (value < 0x20 || value === 0x7f || value === slash || value === backslash) return undefined;
+    if (value === percent && isEncodedDotOrSlash(segment, i + 3)) return undefined;
+    out += segment.slice(from, i);
+    out += isUnreserved(value)
+      ? String.fromCharCode(value)
+      : `%${hexDigits[value >> 4]}${hexDigits[value & 15]}`;
+    from = i + 3;
+  }
+  return out + segment.slice(from);
+}
+
+const hexDigits = "0123456789ABCDEF";
+
+function hexByte(text: string, at: number): number | undefined {
+  const high = hexValue(text.charCodeAt(at));
+  const low = hexValue(text.charCodeAt(at + 1));
+  return high === -1 || low === -1 ? undefined : high * 16 + low;
+}
+
+function hexValue(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30;
+  if (code >= 0x41 && code <= 0x46) return code - 0x37;
+  if (code >= 0x61 && code <= 0x66) return code - 0x57;
+  return -1;
+}
+
+/** After a `%25`: would a second decoding turn the next two characters into `.`, `/` or `\`? */
+function isEncodedDotOrSlash(text: string, at: number): boolean {
+  const value = hexByte(text, at);
+  return value === dot || value === slash || value === backslash;
+}
+
+function isUnreserved(code: number): boolean {
+  return (
+    (code >= 0x41 && code <= 0x5a) ||
+    (code >= 0x61 && code <= 0x7a) ||
+    (code >= 0x30 && code <= 0x39) ||
+    code === 0x2d ||
+    code === dot ||
+    code === 0x5f ||
+    code === 0x7e
+  );
+}

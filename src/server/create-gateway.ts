@@ -1,0 +1,286 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Logger } from "pino";
+import { identityFromClaims } from "../audit/index.js";
+import type { AuditEvent, AuditLog } from "../audit/types.js";
+import type { CompiledConfig, CompiledRoute } from "../config/types.js";
+import { TollgateError, toErrorResponse } from "../errors/index.js";
+import { type Clock, systemClock } from "../lib/clock.js";
+import { sha256Hex } from "../lib/sha256.js";
+import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
+import { decide, evaluateAccess } from "../policy/index.js";
+import type { Decision } from "../policy/types.js";
+import {
+  clientAddress,
+  createRouteTable,
+  createUpstreamForwarder,
+  normalizeRequestPath,
+} from "../proxy/index.js";
+import { extractToken } from "./extract-token.js";
+
+/** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
+export interface GatewayOptions {
+  config: CompiledConfig;
+  verifier: TokenVerifier;
+  auditLog: AuditLog;
+  logger: Logger;
+  clock?: Clock;
+  /** Overrides `config.listen` (tests listen on port 0). */
+  listen?: { host?: string; port?: number };
+}
+
+/** A running (or ready to run) gateway: one HTTP server and its request pipeline. */
+export interface Gateway {
+  readonly server: Server;
+  /** Starts listening; resolves with the bound address. */
+  listen(): Promise<AddressInfo>;
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish for up to `server.shutdownGraceMs`,
+   * then close what is left, flush the audit log and stop the verifier.
+   */
+  close(): Promise<void>;
+  /** The address once listening. */
+  address(): AddressInfo;
+}
+
+/** Paths answered by the gateway itself; routes cannot claim them. */
+export const reservedPaths = new Set(["/healthz", "/readyz"]);
+
+/**
+ * Builds the gateway's HTTP server. The per-request pipeline is: normalise path → route → method →
+ * token → verify (cached by token hash) → policy → forward → one audit event. Every failure is a
+ * {@link TollgateError} mapped by one function to status and JSON body.
+ *
+ * @example
+ * const gateway = createGateway({ config, verifier, auditLog, logger });
+ * await gateway.listen();
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { config, verifier, auditLog, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const routeTable = createRouteTable(config.routes);
+  const forwarder = createUpstreamForwarder({ clock });
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
+
+  const server = createServer({ maxHeaderSize: config.server.maxHeaderBytes }, (req, res) => {
+    inFlight.add(res);
+    res.once("close", () => inFlight.delete(res));
+    if (draining) res.setHeader("connection", "close");
+    handleRequest(req, res).catch((error: unknown) => {
+      // handleRequest answers its own errors; reaching here is a bug, never a reason to crash.
+      logger.error({ err: error }, "request pipeline failed unexpectedly");
+      if (!res.headersSent) sendError(res, new TollgateError("TG_INTERNAL", "unexpected"), "unknown");
+      else res.destroy();
+    });
+  });
+  // A hostile client must not be able to hold a socket forever while sending headers.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 0; // Long uploads and downloads are legitimate; routes bound upstream time.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    // Node answers malformed requests itself (400/431); keep its answer short and never echo input.
+    if (!socket.writable) return socket.destroy();
+    const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
+    );
+  });
+
+  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = clock();
+    const requestId = randomUUID();
+    const rawUrl = req.url ?? "/";
+
+    if (req.method === "GET" || req.method === "HEAD") {
+      if (rawUrl === "/healthz") return sendJson(res, 200, { status: "ok" });
+      if (rawUrl === "/readyz") return sendReadiness(res);
+    }
+
+    const clientIp = clientAddress(req, config.server.trustProxy);
+    const event: AuditEvent = {
+      event: "gateway.request",
+      request_id: requestId,
+      decision: "deny",
+      reason: "",
+      client_ip: clientIp,
+      method: req.method ?? "",
+      host: req.headers.host,
+      path: rawUrl.length > 2048 ? `${rawUrl.slice(0, 2048)}…` : rawUrl,
+    };
+
+    try {
+      if (draining) throw new TollgateError("TG_SHUTTING_DOWN", "gateway is draining");
+      const target = normalizeRequestPath(rawUrl);
+      if (target === undefined) throw new TollgateError("TG_PATH_INVALID", "path rejected by normalisation");
+      const route = routeTable.match(req.headers.host, target.path);
+      if (route === undefined) throw new TollgateError("TG_ROUTE_NOT_FOUND", `no route for ${target.path}`);
+      event.route = route.name;
+      if (route.methods !== undefined && !route.methods.has(req.method ?? "")) {
+        throw new TollgateError("TG_METHOD_NOT_ALLOWED", `method ${req.method} not allowed`, {
+          headers: { allow: [...route.methods].join(", ") },
+        });
+      }
+
+      const extracted = extractToken(req.headers, route.authHeader === "authorization");
+      if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
+      let verified: VerifiedToken;
+      try {
+        verified = await verifier.verify(extracted.token);
+      } catch (error) {
+        // The hash of an unverified token is still useful to correlate a caller's attempts.
+        event.token_sha256 = sha256Hex(extracted.token);
+        event.event = "auth.denied";
+        throw error;
+      }
+      event.token_sha256 = verified.tokenSha256;
+      event.token_cached = verified.cached;
+      event.identity = identityFromClaims(verified.claims);
+
+      const identity = { issuer: verified.issuer, claims: verified.claims };
+      // The trace-free evaluation runs on every request; the traced one only to explain a denial.
+      const decision = decide(route.access, identity);
+      event.policy = decision.policy;
+      if (!decision.allow) {
+        event.conditions = failedConditions(evaluateAccess(route.access, identity));
+        throw new TollgateError("TG_POLICY_DENIED", decision.reason);
+      }
+
+      event.decision = "allow";
+      event.reason = decision.reason;
+      event.upstream = route.upstream.origin;
+      const result = await forwarder.forward(req, res, route, {
+        path: forwardedPath(route, target.path),
+        search: target.search,
+        requestId,
+        clientIp,
+        proto: "http",
+        claims: verified.claims,
+        consumedHeaders: consumedHeaders(extracted.header),
+      });
+      event.status = result.status;
+      event.bytes_in = result.bytesIn;
+      event.bytes_out = result.bytesOut;
+    } catch (error) {
+      const response = sendError(res, error, requestId);
+      if (event.decision === "allow") event.decision = "error";
+      event.reason = response.code;
+      event.status = response.status;
+      if (error instanceof TollgateError) event.detail = error.message;
+      else logger.error({ err: error, request_id: requestId }, "unexpected error in request pipeline");
+    } finally {
+      event.duration_ms = clock() - started;
+      auditLog.emit(event);
+    }
+  }
+
+  function sendReadiness(res: ServerResponse): void {
+    const issuers = verifier.status();
+    const ready = !draining && verifier.isReady();
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? "ready" : "not-ready",
+      issuers: issuers.map(({ issuer, ready: issuerReady }) => ({ issuer, ready: issuerReady })),
+    });
+  }
+
+  return {
+    server,
+    listen: () =>
+      new Promise<AddressInfo>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(
+          options.listen?.port ?? config.listen.port,
+          options.listen?.host ?? config.listen.host,
+          () => {
+            server.off("error", reject);
+            resolve(server.address() as AddressInfo);
+          },
+        );
+      }),
+    address: () => server.address() as AddressInfo,
+    async close() {
+      if (draining) return;
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive sockets with no request in flight would hold server.close() open until they time out.
+      server.closeIdleConnections();
+      const graceOver = new Promise<"timeout">((resolve) =>
+        setTimeout(() => resolve("timeout"), config.server.shutdownGraceMs).unref(),
+      );
+      const drained = new Promise<void>((resolve) => {
+        const check = () => (inFlight.size === 0 ? resolve() : setTimeout(check, 25).unref());
+        check();
+      });
+      if ((await Promise.race([drained, graceOver])) === "timeout") {
+        logger.warn(
+          { in_flight: inFlight.size },
+          "shutdown grace period over; closing remaining connections",
+        );
+      }
+      server.closeAllConnections();
+      await closed;
+      await forwarder.close();
+      verifier.close();
+      await auditLog.flush();
+    },
+  };
+}
+
+/** The path sent upstream: the route prefix removed when `strip_prefix` is set, always starting with `/`. */
+function forwardedPath(route: CompiledRoute, path: string): string {
+  if (!route.stripPrefix) return path;
+  const prefix = route.pathPrefix.endsWith("/") ? route.pathPrefix.slice(0, -1) : route.pathPrefix;
+  const rest = path.slice(prefix.length);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
+const consumedGateway = ["gateway-authorization"] as const;
+const consumedBoth = ["gateway-authorization", "authorization"] as const;
+
+/** Credential headers tollgate consumed and must never forward. */
+function consumedHeaders(header: "gateway-authorization" | "authorization"): readonly string[] {
+  return header === "authorization" ? consumedBoth : consumedGateway;
+}
+
+function failedConditions(decision: Decision): AuditEvent["conditions"] {
+  const traces = decision.reason === "denied-by-policy" ? decision.traces.deny : decision.traces.allow;
+  const conditions: NonNullable<AuditEvent["conditions"]> = [];
+  for (const trace of traces) {
+    if (decision.reason === "denied-by-policy" && !trace.matched) continue;
+    for (const condition of trace.conditions) {
+      conditions.push({
+        policy: trace.policy,
+        claim: condition.claim,
+        expected: condition.expected,
+        found: condition.found ?? null,
+        ok: condition.ok,
+      });
+    }
+  }
+  return conditions;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: unknown, requestId: string): { code: string; status: number } {
+  const response = toErrorResponse(error, requestId);
+  if (res.headersSent) {
+    // The upstream answer was already streaming; the only honest signal left is to cut the connection.
+    res.destroy();
+  } else {
+    const text = JSON.stringify(response.body);
+    res.writeHead(response.status, {
+      ...response.headers,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text),
+      "x-request-id": requestId,
+      "cache-control": "no-store",
+    });
+    res.end(text);
+  }
+  return { code: response.body.error.code, status: response.status };
+}

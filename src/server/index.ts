@@ -1,0 +1,3 @@
+export { createGateway, type Gateway, type GatewayOptions, reservedPaths } from "./create-gateway.js";
+export { type ExtractedToken, extractToken } from "./extract-token.js";
+export { type RunningGateway, type StartGatewayOptions, startGateway } from "./start-gateway.js";

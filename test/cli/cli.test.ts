@@ -1,0 +1,251 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const cli = join(root, "bin/tollgate.js");
+const fixture = (name: string) => join(root, "test/fixtures/claims", name);
+
+/** Runs the built CLI (npm test builds dist/ first) and returns its exit code and output. */
+async function tollgate(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
+      cwd: root,
+      env: { ...process.env, ...env },
+      timeout: 15_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+let dir: string;
+let config: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tollgate-cli-"));
+  config = join(dir, "tollgate.yaml");
+  await writeFile(
+    config,
+    `issuers:
+  - name: github
+    preset: github
+    audiences: [tollgate.example.com]
+policies:
+  main-deploys:
+    claims:
+      repository_owner_id: 65
+      repository_id: 74
+      ref: refs/heads/main
+      event_name: { not: [pull_request_target, workflow_run] }
+routes:
+  - name: artifacts
+    path_prefix: /artifacts/
+    upstream: http://127.0.0.1:9
+    methods: [GET]
+    allow: [main-deploys]
+`,
+  );
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("tollgate command line", () => {
+  it.each([[[]], [["serve"]], [["check"]], [["explain"]], [["dev"]], [["dev", "mint"]], [["schema"]]])(
+    "prints help for %j",
+    async (command) => {
+      const result = await tollgate([...command, "--help"]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toMatch(/^Usage: tollgate/);
+    },
+  );
+
+  it("check: exit 0 for a valid file", async () => {
+    const result = await tollgate(["check", "--config", config]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("0 error(s)");
+  });
+
+  it("check: exit 2 and every problem with its line for a broken file", async () => {
+    const broken = join(dir, "broken.yaml");
+    await writeFile(
+      broken,
+      `issuers:
+  - name: github
+    preset: github
+    audiences: [tollgate.example.com]
+    algorithms: [HS256]
+policies:
+  open:
+    claims:
+      ref: refs/heads/main
+routes:
+  - name: r
+    path_prefix: artifacts
+    upstream: http://127.0.0.1:9
+    allow: [nobody]
+`,
+    );
+    const result = await tollgate(["check", "--config", broken]);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toMatch(/broken\.yaml:5\b/); // HMAC algorithm
+    expect(result.stdout).toMatch(/broken\.yaml:7\b|broken\.yaml:8\b/); // policy pins no owner
+    expect(result.stdout).toMatch(/broken\.yaml:12\b/); // path_prefix must start with /
+    expect(result.stdout).toMatch(/broken\.yaml:14\b/); // unknown policy
+  });
+
+  it("explain: exit 0 and every condition for an allowed claim set", async () => {
+    const result = await tollgate([
+      "explain",
+      "--config",
+      config,
+      "--claims",
+      fixture("push-main.json"),
+      "--route",
+      "artifacts",
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("ALLOW");
+    expect(result.stdout).toMatch(/✓ repository_owner_id/);
+  });
+
+  it("explain: exit 3 and the failing condition for the deny twin (look-alike owner)", async () => {
+    const result = await tollgate([
+      "explain",
+      "--config",
+      config,
+      "--claims",
+      fixture("renamed-org-lookalike.json"),
+      "--request",
+      "GET /artifacts/x",
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toContain("DENY");
+    expect(result.stdout).toMatch(/✗ repository_owner_id +expected "65"/);
+  });
+
+  it("explain: exit 3 for pull_request_target", async () => {
+    const result = await tollgate([
+      "explain",
+      "--config",
+      config,
+      "--claims",
+      fixture("pull-request-target.json"),
+    ]);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toMatch(/✗ event_name/);
+  });
+
+  it("explain: exit 2 for a bad configuration", async () => {
+    const result = await tollgate([
+      "explain",
+      "--config",
+      join(dir, "missing.yaml"),
+      "--claims",
+      fixture("push-main.json"),
+    ]);
+    expect(result.code).toBe(2);
+  });
+
+  it("schema: prints the committed JSON Schema", async () => {
+    const result = await tollgate(["schema"]);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toHaveProperty("properties.routes");
+  });
+});
+
+/** Reads a child's stdout until `pattern` appears (bounded by a timeout). */
+function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(
+      () => reject(new Error(`timed out waiting for ${pattern}; got:\n${text}`)),
+      timeoutMs,
+    );
+    child.stdout?.on("data", (chunk: Buffer) => {
+      text += chunk.toString();
+      if (pattern.test(text)) {
+        clearTimeout(timer);
+        resolve(text);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with ${code} before ${pattern}:\n${text}`));
+    });
+  });
+}
+
+describe("tollgate dev", () => {
+  it("prints a curl that succeeds when pasted into a shell, and a refused twin; stops on SIGTERM", async () => {
+    const state = join(dir, "dev-state");
+    const child = spawn(process.execPath, [cli, "dev", "--port", "0"], {
+      cwd: root,
+      env: { ...process.env, TOLLGATE_DEV_STATE: state },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const output = await waitForOutput(child, /Stop with Ctrl-C/);
+      const lines = output.split("\n").filter((line) => line.trim().startsWith("curl "));
+      expect(lines.length).toBe(2);
+      const allowed = await run("sh", ["-c", `${lines[0]!.trim()} -sS -w '\\n%{http_code}'`], {
+        cwd: root,
+        env: { ...process.env, TOLLGATE_DEV_STATE: state },
+      });
+      expect(allowed.stdout.trim().split("\n").at(-1)).toBe("200");
+      expect(allowed.stdout).toContain("tollgate demo upstream");
+      const refused = await run("sh", ["-c", `${lines[1]!.trim()} -sS -w '\\n%{http_code}'`], {
+        cwd: root,
+        env: { ...process.env, TOLLGATE_DEV_STATE: state },
+      });
+      expect(refused.stdout.trim().split("\n").at(-1)).toBe("403");
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    }
+  }, 40_000);
+});
+
+describe("tollgate serve", () => {
+  it("exits 2 with the problems when the configuration is invalid", async () => {
+    const result = await tollgate(["serve", "--config", join(dir, "missing.yaml")]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("missing.yaml");
+  });
+
+  it("starts, answers /healthz, and stops with exit 0 on SIGTERM", async () => {
+    const child = spawn(process.execPath, [cli, "serve", "--config", config], {
+      cwd: root,
+      env: { ...process.env, PORT: "0", BIND: "127.0.0.1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let log = "";
+    const listening = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no listening line:\n${log}`)), 15_000);
+      child.stderr.on("data", (chunk: Buffer) => {
+        log += chunk.toString();
+        const match = /"port":(\d+)[^\n]*tollgate listening|tollgate listening[^\n]*"port":(\d+)/.exec(log);
+        if (match) {
+          clearTimeout(timer);
+          resolve(Number(match[1] ?? match[2]));
+        }
+      });
+    });
+    const port = await listening;
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    expect(health.status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  }, 30_000);
+});

@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { normalizeRequestPath } from "../../src/proxy/index.js";
+
+// [raw request target, expected path (undefined = refused), expected search]
+const accepted: [string, string, string][] = [
+  ["/", "/", ""],
+  ["/artifacts/build.zip", "/artifacts/build.zip", ""],
+  ["/artifacts/", "/artifacts/", ""],
+  ["/a/b?x=1&y=%2F..", "/a/b", "?x=1&y=%2F.."],
+  ["/?", "/", "?"],
+  ["/a?b?c", "/a", "?b?c"],
+  ["/prefix/../admin", "/admin", ""],
+  ["/prefix/%2e%2e/admin", "/admin", ""],
+  ["/prefix/%2E%2E/admin", "/admin", ""],
+  ["/prefix/.%2e/admin", "/admin", ""],
+  ["/a/./b", "/a/b", ""],
+  ["/a/.", "/a/", ""],
+  ["/a/b/..", "/a/", ""],
+  ["/a/..", "/", ""],
+  ["//a//b//", "/a/b/", ""],
+  ["//", "/", ""],
+  ["/%61%62c", "/abc", ""],
+  ["/a%7eb%2D_%2e", "/a~b-_.", ""],
+  ["/a%20b%3a", "/a%20b%3A", ""],
+  ["/.well-known/openid-configuration", "/.well-known/openid-configuration", ""],
+  ["/a/...", "/a/...", ""],
+  ["/a/..b/c", "/a/..b/c", ""],
+  ["/a;x/b", "/a;x/b", ""],
+  ["/a/%2541", "/a/%2541", ""],
+  ["/a/100%25off", "/a/100%25off", ""],
+];
+
+const refused: string[] = [
+  "",
+  "*",
+  "http://example.com/a",
+  "a/b",
+  "/..",
+  "/../a",
+  "/a/../..",
+  "/%2e%2e/a",
+  "/a/%2f/b",
+  "/a/%2F..%2Fadmin",
+  "/a/%5c..%5cadmin",
+  "/a\\..\\admin",
+  "/a\\b",
+  "/a/\u0000b",
+  "/a/%00b",
+  "/a/%0d%0ab",
+  "/a/%7fb",
+  "/a/\tb",
+  "/a b",
+  "/a/%zz",
+  "/a/%2",
+  "/a/%",
+  "/a#frag",
+  "/a?x#frag",
+  "/a?x\u0001",
+  "/caf\u00e9",
+  "/prefix/..;/admin",
+  "/prefix/.;/admin",
+  "/prefix/%2e%2e;x/admin",
+  "/prefix/%252e%252e/admin",
+  "/prefix/%252f",
+  "/prefix/%255C",
+];
+
+describe("normalizeRequestPath", () => {
+  it.each(accepted)("accepts %j as %j", (raw, path, search) => {
+    expect(normalizeRequestPath(raw)).toEqual({ path, search });
+  });
+
+  it.each(refused)("refuses %j", (raw) => {
+    expect(normalizeRequestPath(raw)).toBeUndefined();
+  });
+
+  it("keeps a traversal from escaping a prefix: the normalised path no longer starts with it", () => {
+    for (const raw of ["/prefix/../admin", "/prefix/%2e%2e/admin", "/prefix/x/../../admin"]) {
+      const result = normalizeRequestPath(raw);
+      expect(result?.path).toBe("/admin");
+      expect(result?.path.startsWith("/prefix/")).toBe(false);
+    }
+  });
+
+  it("returns the input unchanged (same path text) when nothing needs rewriting", () => {
+    expect(normalizeRequestPath("/a/b-c_d~e/f.txt")).toEqual({ path: "/a/b-c_d~e/f.txt", search: "" });
+  });
+});
