@@ -23,7 +23,7 @@
 //   --quiet-wait S          before each round, wait up to S seconds for the machine's CPUs to be under 20 %
 //                           busy (BENCH_QUIET_WAIT, default 5; 0 disables); rounds that start busy are counted
 //   --require-tollgate      fail (instead of reporting "not measured") when the tollgate target cannot start
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -427,8 +427,30 @@ async function main() {
     log(`raw results: ${rawPath}`);
   } finally {
     for (const target of targets.values()) await stopProcess(target.started);
+    // Auditing is on during the benchmark: show that every request produced its event (the gateway
+    // flushes the file when it stops).
+    for (const name of ["tollgate", "tollgate-nocache"]) {
+      if (!targets.get(name)?.url) continue;
+      const auditPath = join(workDir, `${name}-audit.jsonl`);
+      log(
+        `${name}: ${await countLines(auditPath)} audit events written to ${auditPath} (removed with the run)`,
+      );
+    }
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Counts lines of a possibly large file without reading it whole. */
+async function countLines(path) {
+  let lines = 0;
+  try {
+    for await (const chunk of createReadStream(path)) {
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines += 1;
+    }
+  } catch {
+    return 0;
+  }
+  return lines;
 }
 
 await main();

@@ -4,7 +4,13 @@ import { type Dispatcher, Pool } from "undici";
 import type { CompiledRoute } from "../config/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
-import { claimHeaderName, claimHeaders, clientResponseHeaders, upstreamRequestHeaders } from "./headers.js";
+import {
+  claimHeaderName,
+  claimHeaders,
+  clientResponseHeaders,
+  type ParsedHeaders,
+  upstreamRequestHeaders,
+} from "./headers.js";
 
 /** Per-request facts the server hands to {@link UpstreamForwarder.forward}. */
 export interface ForwardContext {
@@ -218,8 +224,8 @@ class ClientGoneError extends Error {
 
 /**
  * The undici dispatch handler of one exchange. A class (not a closure-built object) because it runs on
- * every request: its methods live on the prototype, so an exchange costs one allocation plus two bound
- * listeners.
+ * every request: its methods live on the prototype, so an exchange costs one allocation plus the one
+ * listener it always needs; the drain and signal listeners are only made when used.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
@@ -229,21 +235,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   private headersSent = false;
   private clientGone = false;
   private settled = false;
-  private drainListening = false;
+  /** Set when `context.signal` cancelled the exchange: what `forward` rejects with. */
+  private cancelled: TollgateError | undefined;
+  private onDrain: (() => void) | undefined;
+  private onSignal: (() => void) | undefined;
   private readonly onClientClose = (): void => {
     if (this.settled) return;
     this.clientGone = true;
     this.controller?.abort(new ClientGoneError("client closed the connection"));
-  };
-  private readonly onDrain = (): void => this.controller?.resume();
-  private cancelled: TollgateError | undefined;
-  private readonly onSignal = (): void => {
-    if (this.settled) return;
-    const reason: unknown = this.signal?.reason;
-    this.cancelled = isTollgateError(reason)
-      ? reason
-      : new TollgateError("TG_UPSTREAM_UNAVAILABLE", `route "${this.route.name}": exchange cancelled`, { cause: reason });
-    this.controller?.abort(this.cancelled);
   };
 
   constructor(
@@ -254,9 +253,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly reject: (error: TollgateError) => void,
     private readonly signal: AbortSignal | undefined,
   ) {
-    res.once("close", this.onClientClose);
-    if (signal?.aborted) this.onSignal();
-    else signal?.addEventListener("abort", this.onSignal);
+    res.on("close", this.onClientClose);
+    if (signal !== undefined) {
+      this.onSignal = () => this.cancel(signal.reason);
+      if (signal.aborted) this.onSignal();
+      else signal.addEventListener("abort", this.onSignal);
+    }
   }
 
   countBody(req: IncomingMessage): ByteCounter {
@@ -275,12 +277,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseStart(
     controller: Dispatcher.DispatchController,
     statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
+    headers: ParsedHeaders,
   ): void {
     // 1xx answers are informational; Node answers the client's `Expect: 100-continue` itself.
     if (statusCode < 200 || this.clientGone) return;
-    const raw = controller.rawHeaders;
-    const list = clientResponseHeaders(Array.isArray(raw) ? raw : flatten(headers));
+    const list = clientResponseHeaders(headers);
     const res = this.res;
     try {
       if (res.getHeaderNames().length === 0) {
@@ -302,9 +303,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.bytesOut += chunk.length;
     if (!this.res.write(chunk)) {
+      // Backpressure: stop reading from the upstream socket until the client has taken what we have.
       controller.pause();
-      if (!this.drainListening) {
-        this.drainListening = true;
+      if (this.onDrain === undefined) {
+        this.onDrain = () => controller.resume();
         this.res.on("drain", this.onDrain);
       }
     }
@@ -312,7 +314,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.res.end();
-    this.finish();
+    this.finish(this.status);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
@@ -322,7 +324,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     } else if (this.headersSent) {
       // Part of the answer is out; no error can be expressed any more except cutting the connection.
       this.res.destroy();
-      this.finish();
+      this.finish(this.status);
     } else {
       this.settled = true;
       this.cleanup();
@@ -330,7 +332,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  private finish(status = this.status): void {
+  private cancel(reason: unknown): void {
+    if (this.settled) return;
+    this.cancelled = isTollgateError(reason)
+      ? reason
+      : new TollgateError("TG_UPSTREAM_UNAVAILABLE", `route "${this.route.name}": exchange cancelled`, {
+          cause: reason,
+        });
+    this.controller?.abort(this.cancelled);
+  }
+
+  private finish(status: number): void {
     if (this.settled) return;
     this.settled = true;
     this.cleanup();
@@ -339,19 +351,9 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private cleanup(): void {
     this.res.off("close", this.onClientClose);
-    if (this.drainListening) this.res.off("drain", this.onDrain);
-    this.signal?.removeEventListener("abort", this.onSignal);
+    if (this.onDrain !== undefined) this.res.off("drain", this.onDrain);
+    if (this.onSignal !== undefined) this.signal?.removeEventListener("abort", this.onSignal);
   }
-}
-
-function flatten(headers: Record<string, string | string[] | undefined>): string[] {
-  const out: string[] = [];
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
-    if (Array.isArray(value)) for (const item of value) out.push(name, item);
-    else if (value !== undefined) out.push(name, value);
-  }
-  return out;
 }
 
 const timeoutCodes = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);

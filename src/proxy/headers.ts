@@ -1,7 +1,7 @@
 /**
  * Header hygiene for both directions of the reverse proxy. Headers travel as flat `[name, value, …]`
  * lists, the form Node's `rawHeaders`, undici's `dispatch` and `res.writeHead` all accept, so duplicates
- * (several `Set-Cookie`) survive and nothing is re-parsed.
+ * (several `Set-Cookie`) survive and nothing is parsed twice.
  */
 
 /**
@@ -81,25 +81,26 @@ export function upstreamRequestHeaders(
   return filtered;
 }
 
+/** Response headers as undici parses them: lower-case names, repeated headers as arrays, latin1 values. */
+export type ParsedHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 /**
- * Builds the client response's header list from the upstream's raw headers (undici hands them over as
- * `Buffer`s; latin1 keeps every byte as received), dropping hop-by-hop headers and those named in
- * `Connection`. Everything else, including several `Set-Cookie`, passes through unchanged.
+ * Builds the client response's header list from the upstream's headers, dropping hop-by-hop headers and
+ * those named in `Connection`. Everything else, including several `Set-Cookie`, passes through in order.
+ * Names go out lower-case (as undici parsed them; HTTP field names are case-insensitive).
  */
-export function clientResponseHeaders(rawHeaders: readonly (Buffer | string)[]): string[] {
+export function clientResponseHeaders(headers: ParsedHeaders): string[] {
   const out: string[] = [];
-  let connectionTokens: string[] | undefined;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = text(rawHeaders[i]!);
-    const value = text(rawHeaders[i + 1]!);
-    const lower = name.toLowerCase();
-    if (hopByHopHeaders.has(lower)) {
-      if (lower === "connection") connectionTokens = collectTokens(value, connectionTokens);
-      continue;
-    }
-    out.push(name, value);
+  const connection = headers.connection;
+  const connectionTokens =
+    connection === undefined ? undefined : collectTokens(String(connection), undefined);
+  for (const name of Object.keys(headers)) {
+    if (hopByHopHeaders.has(name) || connectionTokens?.includes(name)) continue;
+    const value = headers[name];
+    if (typeof value === "string") out.push(name, value);
+    else if (value !== undefined) for (const item of value) out.push(name, item);
   }
-  return connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
+  return out;
 }
 
 /**
@@ -133,10 +134,6 @@ function isPrintableAscii(value: string): boolean {
     if (code < 0x20 || code > 0x7e) return false;
   }
   return true;
-}
-
-function text(value: Buffer | string): string {
-  return typeof value === "string" ? value : value.toString("latin1");
 }
 
 function collectTokens(value: string, into: string[] | undefined): string[] {

@@ -42,6 +42,12 @@ export interface Gateway {
   close(): Promise<void>;
   /** The address once listening. */
   address(): AddressInfo;
+  /**
+   * Swaps in a new configuration (and verifier) atomically: requests already past routing finish with
+   * the old one, every later request sees the new one. Listening address and header limits stay as
+   * they were (they need a restart). Returns the verifier that was replaced, for the caller to close.
+   */
+  reload(next: { config: CompiledConfig; verifier: TokenVerifier }): TokenVerifier;
 }
 
 /** Paths answered by the gateway itself; routes cannot claim them. */
@@ -57,14 +63,20 @@ export const reservedPaths = new Set(["/healthz", "/readyz"]);
  * await gateway.listen();
  */
 export function createGateway(options: GatewayOptions): Gateway {
-  const { config, verifier, auditLog, logger } = options;
+  const { auditLog, logger } = options;
+  const startConfig = options.config;
+  // Swapped as one object by reload(), so a request never sees a config with another's route table.
+  let active = {
+    config: startConfig,
+    verifier: options.verifier,
+    routeTable: createRouteTable(startConfig.routes),
+  };
   const clock = options.clock ?? systemClock;
-  const routeTable = createRouteTable(config.routes);
   const forwarder = createUpstreamForwarder({ clock });
   const inFlight = new Set<ServerResponse>();
   let draining = false;
 
-  const server = createServer({ maxHeaderSize: config.server.maxHeaderBytes }, (req, res) => {
+  const server = createServer({ maxHeaderSize: startConfig.server.maxHeaderBytes }, (req, res) => {
     inFlight.add(res);
     res.once("close", () => inFlight.delete(res));
     if (draining) res.setHeader("connection", "close");
@@ -89,6 +101,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = clock();
+    const { config, verifier, routeTable } = active;
     const requestId = randomUUID();
     const rawUrl = req.url ?? "/";
 
@@ -175,8 +188,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function sendReadiness(res: ServerResponse): void {
-    const issuers = verifier.status();
-    const ready = !draining && verifier.isReady();
+    const issuers = active.verifier.status();
+    const ready = !draining && active.verifier.isReady();
     sendJson(res, ready ? 200 : 503, {
       status: ready ? "ready" : "not-ready",
       issuers: issuers.map(({ issuer, ready: issuerReady }) => ({ issuer, ready: issuerReady })),
@@ -189,8 +202,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       new Promise<AddressInfo>((resolve, reject) => {
         server.once("error", reject);
         server.listen(
-          options.listen?.port ?? config.listen.port,
-          options.listen?.host ?? config.listen.host,
+          options.listen?.port ?? startConfig.listen.port,
+          options.listen?.host ?? startConfig.listen.host,
           () => {
             server.off("error", reject);
             resolve(server.address() as AddressInfo);
@@ -198,6 +211,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         );
       }),
     address: () => server.address() as AddressInfo,
+    reload(next) {
+      const previous = active.verifier;
+      active = {
+        config: next.config,
+        verifier: next.verifier,
+        routeTable: createRouteTable(next.config.routes),
+      };
+      return previous;
+    },
     async close() {
       if (draining) return;
       draining = true;
@@ -205,7 +227,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Keep-alive sockets with no request in flight would hold server.close() open until they time out.
       server.closeIdleConnections();
       const graceOver = new Promise<"timeout">((resolve) =>
-        setTimeout(() => resolve("timeout"), config.server.shutdownGraceMs).unref(),
+        setTimeout(() => resolve("timeout"), active.config.server.shutdownGraceMs).unref(),
       );
       const drained = new Promise<void>((resolve) => {
         const check = () => (inFlight.size === 0 ? resolve() : setTimeout(check, 25).unref());
@@ -220,7 +242,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       server.closeAllConnections();
       await closed;
       await forwarder.close();
-      verifier.close();
+      active.verifier.close();
       await auditLog.flush();
     },
   };

@@ -18,6 +18,12 @@ export interface RunningGateway {
   readonly address: AddressInfo;
   /** Resolves once every issuer's key set was loaded or failed to load (never rejects). */
   readonly keysLoaded: Promise<void>;
+  /**
+   * Applies a new configuration (SIGHUP). When the issuers changed, a new verifier loads their keys
+   * first and takes over only when ready, so a reload never opens a window without keys.
+   * Returns what changed, for the log.
+   */
+  reload(next: CompiledConfig): Promise<{ verifierReplaced: boolean; restartNeeded: string[] }>;
   /** Graceful stop (drain, close, flush). */
   close(): Promise<void>;
 }
@@ -77,5 +83,47 @@ export async function startGateway(
     { host: address.address, port: address.port, routes: config.routes.length },
     "tollgate listening",
   );
-  return { gateway, verifier, auditLog, logger, redactor, address, keysLoaded, close: () => gateway.close() };
+  let current = { config, verifier };
+  async function reload(next: CompiledConfig) {
+    const restartNeeded: string[] = [];
+    if (JSON.stringify(next.listen) !== JSON.stringify(current.config.listen)) restartNeeded.push("listen");
+    if (next.audit.sink !== current.config.audit.sink) restartNeeded.push("audit.sink");
+    if (JSON.stringify(next.server) !== JSON.stringify(current.config.server)) restartNeeded.push("server");
+    const sameIssuers =
+      JSON.stringify([next.issuers, next.verifier]) ===
+      JSON.stringify([current.config.issuers, current.config.verifier]);
+    let nextVerifier = current.verifier;
+    if (!sameIssuers) {
+      nextVerifier = createTokenVerifier(next.issuers, next.verifier, {
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
+      await nextVerifier.start();
+      if (!nextVerifier.isReady()) {
+        nextVerifier.close();
+        throw new Error(
+          "the new configuration's issuer keys could not be loaded; keeping the old configuration",
+        );
+      }
+    }
+    const replaced = gateway.reload({ config: next, verifier: nextVerifier });
+    if (replaced !== nextVerifier) replaced.close();
+    current = { config: next, verifier: nextVerifier };
+    for (const warning of next.warnings)
+      logger.warn({ path: warning.path, warning: warning.id }, warning.message);
+    return { verifierReplaced: !sameIssuers, restartNeeded };
+  }
+  return {
+    gateway,
+    get verifier() {
+      return current.verifier;
+    },
+    auditLog,
+    logger,
+    redactor,
+    address,
+    keysLoaded,
+    reload,
+    close: () => gateway.close(),
+  };
 }

@@ -8,7 +8,9 @@ describe("identityFromClaims", () => {
       await readFile(new URL("../fixtures/claims/push-main.json", import.meta.url), "utf8"),
     ) as Record<string, unknown>;
     const identity = identityFromClaims(claims);
-    expect(Object.keys(identity).every((name) => (identityClaimNames as readonly string[]).includes(name))).toBe(true);
+    expect(
+      Object.keys(identity).every((name) => (identityClaimNames as readonly string[]).includes(name)),
+    ).toBe(true);
     expect(identity.sub).toBe(claims.sub);
     expect(identity.repository).toBe(claims.repository);
     expect(identity.repository_id).toBe(String(claims.repository_id));

@@ -49,7 +49,13 @@ beforeAll(async () => {
 afterAll(() => rm(folder, { recursive: true, force: true }));
 
 function event(fields: Partial<AuditEvent>): AuditEvent {
-  return { event: "gateway.request", request_id: "r-1", decision: "deny", reason: "TG_TOKEN_INVALID", ...fields };
+  return {
+    event: "gateway.request",
+    request_id: "r-1",
+    decision: "deny",
+    reason: "TG_TOKEN_INVALID",
+    ...fields,
+  };
 }
 
 describe("redaction canary", () => {
@@ -113,7 +119,10 @@ describe("redaction canary", () => {
       output += chunk.toString();
     });
     const logger = createLogger({ redactor, destination: stream });
-    logger.error({ err: new Error(`upstream said ${plainCanary}`) }, `failed with ${Buffer.from(plainCanary).toString("base64")}`);
+    logger.error(
+      { err: new Error(`upstream said ${plainCanary}`) },
+      `failed with ${Buffer.from(plainCanary).toString("base64")}`,
+    );
     logger.info({ headers: { authorization: "Basic dXNlcjpodW50ZXIy", "gateway-authorization": "x" } }, jwt);
     logger.info({ note: "ordinary" }, "nothing secret here");
 
@@ -183,7 +192,11 @@ describe("createAuditLog", () => {
   it("never throws from emit, and reports what it could not write", async () => {
     const errors: Error[] = [];
     const sink = join(folder, "unserialisable.jsonl");
-    const audit = createAuditLog({ sink, redactor: createRedactor(), onError: (error) => errors.push(error) });
+    const audit = createAuditLog({
+      sink,
+      redactor: createRedactor(),
+      onError: (error) => errors.push(error),
+    });
     const bad = event({}) as AuditEvent & { extra: bigint };
     bad.extra = 1n;
     expect(() => audit.emit(bad)).not.toThrow();
@@ -201,7 +214,11 @@ describe("createAuditLog", () => {
     fileAudit.emit(event({}));
     await fileAudit.flush();
     // A path *below* a regular file can never be created.
-    const audit = createAuditLog({ sink: join(blocker, "x.jsonl"), redactor: createRedactor(), onError: (e) => errors.push(e) });
+    const audit = createAuditLog({
+      sink: join(blocker, "x.jsonl"),
+      redactor: createRedactor(),
+      onError: (e) => errors.push(e),
+    });
     expect(() => audit.emit(event({}))).not.toThrow();
     await audit.flush();
     expect(errors.length).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -163,6 +163,15 @@ routes:
   });
 });
 
+/** Polls `condition` every 50 ms until it holds (bounded: 10 s). */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met within 10 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Reads a child's stdout until `pattern` appears (bounded by a timeout). */
 function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -223,8 +232,10 @@ describe("tollgate serve", () => {
     expect(result.stderr).toContain("missing.yaml");
   });
 
-  it("starts, answers /healthz, and stops with exit 0 on SIGTERM", async () => {
-    const child = spawn(process.execPath, [cli, "serve", "--config", config], {
+  it("starts, answers /healthz, reloads on SIGHUP (keeping the old config on error), stops with 0 on SIGTERM", async () => {
+    const live = join(dir, "live.yaml");
+    await writeFile(live, await readFile(config, "utf8"));
+    const child = spawn(process.execPath, [cli, "serve", "--config", live], {
       cwd: root,
       env: { ...process.env, PORT: "0", BIND: "127.0.0.1" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -244,6 +255,18 @@ describe("tollgate serve", () => {
     const port = await listening;
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     expect(health.status).toBe(200);
+    const statusOf = async (path: string) => (await fetch(`http://127.0.0.1:${port}${path}`)).status;
+    expect(await statusOf("/reports/x")).toBe(404);
+
+    const withReports = `${await readFile(config, "utf8")}  - { name: reports, path_prefix: /reports/, upstream: "http://127.0.0.1:9", allow: [main-deploys] }\n`;
+    await writeFile(live, withReports);
+    child.kill("SIGHUP");
+    await until(async () => (await statusOf("/reports/x")) === 401);
+
+    await writeFile(live, `${withReports}  - { name: broken, path_prefix: nope }\n`);
+    child.kill("SIGHUP");
+    await until(() => log.includes("configuration reload refused"));
+    expect(await statusOf("/reports/x")).toBe(401);
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill("SIGTERM");
     expect(await exited).toBe(0);

@@ -13,7 +13,10 @@ describe("clientAddress", () => {
   afterAll(() => server.close());
 
   const ask = async (headers: Record<string, string> = {}) =>
-    JSON.parse((await send(`${server.origin}/`, { headers })).body.toString()) as { trusted: string; untrusted: string };
+    JSON.parse((await send(`${server.origin}/`, { headers })).body.toString()) as {
+      trusted: string;
+      untrusted: string;
+    };
 
   it("uses the last X-Forwarded-For entry, the one our load balancer added, when trusting the proxy", async () => {
     expect(await ask({ "x-forwarded-for": "6.6.6.6, 203.0.113.7" })).toEqual({

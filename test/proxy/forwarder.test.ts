@@ -5,7 +5,11 @@ import { Pool } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CompiledRoute } from "../../src/config/types.js";
 import { isTollgateError, TollgateError } from "../../src/errors/index.js";
-import { createUpstreamForwarder, type ForwardContext, type UpstreamForwarderOptions } from "../../src/proxy/index.js";
+import {
+  createUpstreamForwarder,
+  type ForwardContext,
+  type UpstreamForwarderOptions,
+} from "../../src/proxy/index.js";
 import { headerValues, listen, type Outcome, send, startTestProxy, testRoute } from "./harness.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -128,7 +132,11 @@ describe("forwarder: streaming", () => {
     const { status, body } = await answer;
     expect(status).toBe(200);
     expect(JSON.parse(body)).toEqual({ bytes: bigSize, sha256: sent.digest("hex") });
-    expect(resultOf(await nextOutcome())).toEqual({ status: 200, bytesIn: bigSize, bytesOut: Buffer.byteLength(body) });
+    expect(resultOf(await nextOutcome())).toEqual({
+      status: 200,
+      bytesIn: bigSize,
+      bytesOut: Buffer.byteLength(body),
+    });
   });
 
   it("streams a 20 MiB download: the client sees the first chunk before the upstream has sent the rest", async () => {
@@ -152,22 +160,28 @@ describe("forwarder: streaming", () => {
       })();
     });
 
-    const received = await new Promise<{ bytes: number; sha256: string; chunked: boolean }>((resolve, reject) => {
-      request(`${proxyUrl}/download`, { agent: false }, (res) => {
-        const hash = createHash("sha256");
-        let bytes = 0;
-        res.on("data", (chunk: Buffer) => {
-          bytes += chunk.length;
-          hash.update(chunk);
-          firstChunkClient.resolve();
-        });
-        res.on("end", () =>
-          resolve({ bytes, sha256: hash.digest("hex"), chunked: res.headers["transfer-encoding"] === "chunked" }),
-        );
-      })
-        .on("error", reject)
-        .end();
-    });
+    const received = await new Promise<{ bytes: number; sha256: string; chunked: boolean }>(
+      (resolve, reject) => {
+        request(`${proxyUrl}/download`, { agent: false }, (res) => {
+          const hash = createHash("sha256");
+          let bytes = 0;
+          res.on("data", (chunk: Buffer) => {
+            bytes += chunk.length;
+            hash.update(chunk);
+            firstChunkClient.resolve();
+          });
+          res.on("end", () =>
+            resolve({
+              bytes,
+              sha256: hash.digest("hex"),
+              chunked: res.headers["transfer-encoding"] === "chunked",
+            }),
+          );
+        })
+          .on("error", reject)
+          .end();
+      },
+    );
 
     expect(received).toEqual({ bytes: bigSize, sha256: await sentHash.promise, chunked: true });
     expect(resultOf(await nextOutcome())).toEqual({ status: 200, bytesIn: 0, bytesOut: bigSize });
@@ -301,18 +315,35 @@ describe("forwarder: header hygiene", () => {
       (origin) => [
         testRoute({
           upstream: new URL(origin),
-          forwardClaims: ["repository", "run_id", "environment", "injected", "unicode", "missing", "bad name"],
+          forwardClaims: [
+            "repository",
+            "run_id",
+            "environment",
+            "injected",
+            "unicode",
+            "missing",
+            "bad name",
+          ],
         }),
       ],
       { claims },
     );
     const response = await send(`${proxyUrl}/c`, {
       // A raw header list: Node then sends no Host of its own.
-      headers: ["Host", "gw.example", "Tollgate-Claim-Repository", "evil/evil", "Tollgate-Claim-Unlisted", "spoofed"],
+      headers: [
+        "Host",
+        "gw.example",
+        "Tollgate-Claim-Repository",
+        "evil/evil",
+        "Tollgate-Claim-Unlisted",
+        "spoofed",
+      ],
     });
     expect(response.status, response.body.toString()).toBe(200);
     const echo = JSON.parse(response.body.toString()) as Echo;
-    const claimHeaders = echo.rawHeaders.filter((_, i) => i % 2 === 0 && /^tollgate-claim-/i.test(echo.rawHeaders[i]!));
+    const claimHeaders = echo.rawHeaders.filter(
+      (_, i) => i % 2 === 0 && /^tollgate-claim-/i.test(echo.rawHeaders[i]!),
+    );
     expect(claimHeaders.map((name) => name.toLowerCase()).sort()).toEqual([
       "tollgate-claim-environment",
       "tollgate-claim-repository",
@@ -325,7 +356,9 @@ describe("forwarder: header hygiene", () => {
   });
 
   it("removes client-sent Tollgate-Claim-* headers on a route that forwards no claims", async () => {
-    const { proxyUrl } = await setup(echoUpstream, undefined, { claims: { repository: "octo-org/octo-repo" } });
+    const { proxyUrl } = await setup(echoUpstream, undefined, {
+      claims: { repository: "octo-org/octo-repo" },
+    });
     const response = await send(`${proxyUrl}/c`, { headers: { "Tollgate-Claim-Repository": "evil/evil" } });
     const echo = JSON.parse(response.body.toString()) as Echo;
     expect(echo.rawHeaders.some((name, i) => i % 2 === 0 && /^tollgate-claim-/i.test(name))).toBe(false);
@@ -409,21 +442,34 @@ describe("forwarder: upstream paths", () => {
     ["/svc", true, "/", "/svc/../svc/x", "/x"],
     ["/svc/", true, "/", "/svc/%2e/a%2Db%20c", "/a-b%20c"],
   ];
-  it.each(cases)("prefix %j strip %j base %j: %j → %j", async (pathPrefix, stripPrefix, base, requested, expected) => {
-    const { proxyUrl } = await setup(echoUpstream, (origin) => [
-      testRoute({ upstream: new URL(base, origin), pathPrefix, stripPrefix }),
-    ]);
-    const response = await send(`${proxyUrl}${requested}`);
-    expect((JSON.parse(response.body.toString()) as Echo).url).toBe(expected);
-  });
+  it.each(cases)(
+    "prefix %j strip %j base %j: %j → %j",
+    async (pathPrefix, stripPrefix, base, requested, expected) => {
+      const { proxyUrl } = await setup(echoUpstream, (origin) => [
+        testRoute({ upstream: new URL(base, origin), pathPrefix, stripPrefix }),
+      ]);
+      const response = await send(`${proxyUrl}${requested}`);
+      expect((JSON.parse(response.body.toString()) as Echo).url).toBe(expected);
+    },
+  );
 
   it("shares one dispatcher between routes of the same origin and creates it only when first used", async () => {
     const created: string[] = [];
     const { proxyUrl } = await setup(
       echoUpstream,
       (origin) => [
-        testRoute({ name: "one", upstream: new URL("/one/", origin), pathPrefix: "/one/", stripPrefix: true }),
-        testRoute({ name: "two", upstream: new URL("/two/", origin), pathPrefix: "/two/", stripPrefix: true }),
+        testRoute({
+          name: "one",
+          upstream: new URL("/one/", origin),
+          pathPrefix: "/one/",
+          stripPrefix: true,
+        }),
+        testRoute({
+          name: "two",
+          upstream: new URL("/two/", origin),
+          pathPrefix: "/two/",
+          stripPrefix: true,
+        }),
       ],
       {},
       {
@@ -510,9 +556,15 @@ describe("forwarder: upstream failures", () => {
   }
 
   it.each([
-    ["answers garbage instead of HTTP", (socket: Socket) => socket.end(`NOT-HTTP ${canary}\r\n\r\n${canary}`)],
+    [
+      "answers garbage instead of HTTP",
+      (socket: Socket) => socket.end(`NOT-HTTP ${canary}\r\n\r\n${canary}`),
+    ],
     ["resets the connection", (socket: Socket) => socket.resetAndDestroy()],
-    ["closes the connection mid-headers", (socket: Socket) => socket.end(`HTTP/1.1 200 OK\r\nX-Detail: ${canary}`)],
+    [
+      "closes the connection mid-headers",
+      (socket: Socket) => socket.end(`HTTP/1.1 200 OK\r\nX-Detail: ${canary}`),
+    ],
   ])("never echoes connection error details when the upstream %s", async (_name, reply) => {
     const origin = await rawUpstream(reply);
     const forwarder = createUpstreamForwarder();
@@ -610,17 +662,22 @@ describe("forwarder: cancellation", () => {
   it.each([
     ["no reason", undefined, 502, "TG_UPSTREAM_UNAVAILABLE"],
     ["a TollgateError reason", new TollgateError("TG_SHUTTING_DOWN", "draining"), 503, "TG_SHUTTING_DOWN"],
-  ])("aborts the upstream request when the context's signal fires (%s)", async (_name, reason, status, code) => {
-    const upstream = holdingUpstream();
-    const controller = new AbortController();
-    const { proxyUrl, nextOutcome } = await setup(upstream.handler, undefined, { signal: controller.signal });
-    const response = send(`${proxyUrl}/hold`);
-    await upstream.received.promise;
-    controller.abort(reason);
-    expect(await upstream.cut.promise).toBe(true);
-    expect(errorOf(await nextOutcome()).code).toBe(code);
-    const answer = await response;
-    expect(answer.status).toBe(status);
-    expect(JSON.parse(answer.body.toString()).error.code).toBe(code);
-  });
+  ])(
+    "aborts the upstream request when the context's signal fires (%s)",
+    async (_name, reason, status, code) => {
+      const upstream = holdingUpstream();
+      const controller = new AbortController();
+      const { proxyUrl, nextOutcome } = await setup(upstream.handler, undefined, {
+        signal: controller.signal,
+      });
+      const response = send(`${proxyUrl}/hold`);
+      await upstream.received.promise;
+      controller.abort(reason);
+      expect(await upstream.cut.promise).toBe(true);
+      expect(errorOf(await nextOutcome()).code).toBe(code);
+      const answer = await response;
+      expect(answer.status).toBe(status);
+      expect(JSON.parse(answer.body.toString()).error.code).toBe(code);
+    },
+  );
 });
