@@ -29,7 +29,8 @@ const maxBufferedBytes = 16 * 1024 * 1024;
  *
  * Writing is asynchronous through `pino.destination` (a sonic-boom writer) in batches, so `emit` never waits
  * for I/O; `flush()` writes out what is batched and resolves when it is on its way to the sink (call it on
- * shutdown). `emit` never throws: an audit problem must not fail the request it describes.
+ * shutdown; a crash can lose at most the last second or 4 KiB of lines). `emit` never throws: an audit
+ * problem must not fail the request it describes.
  *
  * The audit log writes to pino's destination directly rather than through a pino logger because the
  * line format is a contract (`time` first; no `level`, `pid`, `msg`), and pino's lines start with its

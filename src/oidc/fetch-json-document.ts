@@ -7,6 +7,8 @@ export interface DocumentFetchOptions {
   readonly timeoutMs: number;
   /** Largest body accepted; the download is aborted as soon as it is exceeded. */
   readonly maxBytes: number;
+  /** Aborts the fetch from outside (the verifier closing). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -28,6 +30,9 @@ export async function fetchJsonDocument(
     controller.abort();
   }, options.timeoutMs);
   timer.unref?.();
+  const abortFromOutside = () => controller.abort();
+  options.signal?.addEventListener("abort", abortFromOutside, { once: true });
+  if (options.signal?.aborted) controller.abort();
   const fail = (reason: string, cause?: unknown) =>
     new TollgateError("TG_ISSUER_UNAVAILABLE", `GET ${url}: ${reason}`, { cause });
   try {
@@ -69,6 +74,7 @@ export async function fetchJsonDocument(
     return document as Record<string, unknown>;
   } finally {
     clearTimeout(timer);
+    options.signal?.removeEventListener("abort", abortFromOutside);
   }
 }
 

@@ -57,6 +57,9 @@ export function createIssuerKeyStore(
   let timer: NodeJS.Timeout | undefined;
   let started: Promise<void> | undefined;
   let closed = false;
+  // Closing aborts a fetch under way, so a stopping gateway does not wait for a slow issuer.
+  const lifetime = new AbortController();
+  const fetchWithLifetime: DocumentFetchOptions = { ...fetchOptions, signal: lifetime.signal };
 
   const usable = (now: number): boolean =>
     keys !== undefined && now - keys.loadedAtMs <= settings.staleKeysMaxAgeMs;
@@ -68,16 +71,17 @@ export function createIssuerKeyStore(
     inFlight = (async () => {
       try {
         const jwksUri =
-          issuer.jwksUri ?? discoveredJwksUri ?? (await discoverKeySetUrl(issuer.issuer, fetchOptions));
+          issuer.jwksUri ?? discoveredJwksUri ?? (await discoverKeySetUrl(issuer.issuer, fetchWithLifetime));
         let document: Record<string, unknown>;
         try {
-          document = await fetchJsonDocument(jwksUri, fetchOptions);
+          document = await fetchJsonDocument(jwksUri, fetchWithLifetime);
         } catch (error) {
           // The issuer may have moved its keys: discover again next time.
           discoveredJwksUri = undefined;
           throw error;
         }
         if (issuer.jwksUri === undefined) discoveredJwksUri = jwksUri;
+        if (closed) return;
         const keySet = signingKeys(document, jwksUri);
         keys = Object.freeze({
           resolve: createLocalJWKSet(keySet),
@@ -93,6 +97,7 @@ export function createIssuerKeyStore(
           durationMs: clock() - begunAtMs,
         });
       } catch (error) {
+        if (closed) return;
         lastError = error instanceof Error ? error.message : String(error);
         publishKeySetLoad({
           issuer: issuer.name,
@@ -182,6 +187,7 @@ export function createIssuerKeyStore(
 
     close() {
       closed = true;
+      lifetime.abort();
       if (timer !== undefined) clearTimeout(timer);
     },
   };

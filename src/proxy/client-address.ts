@@ -20,6 +20,11 @@ export function clientAddress(req: IncomingMessage, trustProxy: boolean): string
       if (isIP(last) !== 0) return unmapIPv4(last);
     }
   }
+  return peerAddress(req);
+}
+
+/** The address of the socket's peer (the client, or the load balancer in front of tollgate). */
+export function peerAddress(req: IncomingMessage): string {
   return unmapIPv4(req.socket.remoteAddress ?? "");
 }
 

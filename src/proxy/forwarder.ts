@@ -4,6 +4,7 @@ import { type Dispatcher, Pool } from "undici";
 import type { CompiledRoute } from "../config/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
+import { peerAddress } from "./client-address.js";
 import {
   claimHeaderName,
   claimHeaders,
@@ -27,8 +28,11 @@ export interface ForwardContext {
   /** Lower-case credential header names tollgate consumed, e.g. `gateway-authorization`. */
   consumedHeaders: readonly string[];
   /**
-   * The `X-Forwarded-For` received from a trusted proxy in front of tollgate. When set, `clientIp` is
-   * appended to it; otherwise the client's header is discarded and `clientIp` alone is sent.
+   * The `X-Forwarded-For` received from a trusted proxy in front of tollgate (pass
+   * `req.headers["x-forwarded-for"]` when `server.trust_proxy` is on). When set, the address of the
+   * socket's peer (that proxy) is appended, as every hop appends the address it received the connection
+   * from; `clientIp`, taken from that same header, is already in it. Otherwise the client's header is
+   * discarded and `clientIp` alone is sent.
    */
   trustedForwardedFor?: string;
   /**
@@ -169,7 +173,7 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
           forwardedFor:
             context.trustedForwardedFor === undefined || context.trustedForwardedFor === ""
               ? context.clientIp
-              : `${context.trustedForwardedFor}, ${context.clientIp}`,
+              : `${context.trustedForwardedFor}, ${peerAddress(req)}`,
           forwardedProto: context.proto,
           requestId: context.requestId,
         });

@@ -23,7 +23,8 @@ export interface NormalizedTarget {
  *   whether they separate segments), `%25` followed by `2e`/`2f`/`5c` (a double-encoded dot or slash that
  *   a double-decoding upstream would resolve behind our back), control characters raw or encoded
  *   (`%00`–`%1f`, `%7f`), malformed escapes, `#`, anything outside visible ASCII (clients must
- *   percent-encode), and `.;`/`..;` segments (Tomcat-style path parameters resolve them as dot segments).
+ *   percent-encode), `.;`/`..;` segments (Tomcat-style path parameters resolve them as dot segments),
+ *   and overlong UTF-8 escapes (`%C0%AE`, an "encoded dot" to lenient decoders).
  * - The query is kept byte for byte; it is only checked for visible ASCII and `#`.
  *
  * @example
@@ -71,7 +72,7 @@ export function normalizeRequestPath(rawUrl: string): NormalizedTarget | undefin
       trailingSlash = last;
       continue;
     }
-    if (segment.startsWith(".;") || segment.startsWith("..;")) return undefined;
+    if (dotParameter.test(segment)) return undefined;
     segments.push(segment);
     trailingSlash = false;
   }
@@ -96,6 +97,7 @@ function decodeSegment(segment: string): string | undefined {
     if (value === undefined) return undefined;
     if (value < 0x20 || value === 0x7f || value === slash || value === backslash) return undefined;
     if (value === percent && isEncodedDotOrSlash(segment, i + 3)) return undefined;
+    if (value >= 0xc0 && isOverlongUtf8(value, segment, i + 3)) return undefined;
     out += segment.slice(from, i);
     out += isUnreserved(value)
       ? String.fromCharCode(value)
@@ -106,6 +108,24 @@ function decodeSegment(segment: string): string | undefined {
 }
 
 const hexDigits = "0123456789ABCDEF";
+
+/** `.;x`, `..;x`, also with the `;` encoded: Tomcat-style servers resolve these as dot segments. */
+const dotParameter = /^\.\.?(?:;|%3B)/;
+
+/**
+ * An overlong UTF-8 lead byte followed by an escaped continuation byte: `%C0%AE` is an overlong `.`
+ * that lenient decoders have turned into `..` traversals. These sequences are never valid UTF-8, and
+ * in Latin-1 they read as a letter followed by a control character or symbol, not a real path.
+ */
+function isOverlongUtf8(lead: number, text: string, at: number): boolean {
+  if (text.charCodeAt(at) !== percent) return false;
+  const next = hexByte(text, at + 1);
+  if (next === undefined) return false;
+  if (lead === 0xc0 || lead === 0xc1) return next >= 0x80 && next <= 0xbf;
+  if (lead === 0xe0) return next >= 0x80 && next <= 0x9f;
+  if (lead === 0xf0) return next >= 0x80 && next <= 0x8f;
+  return false;
+}
 
 function hexByte(text: string, at: number): number | undefined {
   const high = hexValue(text.charCodeAt(at));

@@ -184,7 +184,7 @@ describe("githubLikeClaims", () => {
   it("matches the push-main fixture, minus the claims mint stamps and the audience", async () => {
     const fixture = JSON.parse(
       await readFile(
-        new URL("../../../shared/fixtures/github-oidc-claims/push-main.json", import.meta.url),
+        new URL("../fixtures/claims/push-main.json", import.meta.url),
         "utf8",
       ),
     ) as Record<string, unknown>;

@@ -9,7 +9,13 @@ import {
   type VerifierSettings,
 } from "../../src/oidc/index.js";
 import { type StubServer, sendJson, startStubServer } from "./stub-server.js";
-import { createLoopbackFetch, createTestClock, expectRejected, testAudience } from "./verifier-harness.js";
+import {
+  createLoopbackFetch,
+  createTestClock,
+  eventually,
+  expectRejected,
+  testAudience,
+} from "./verifier-harness.js";
 
 // Misbehaving issuers: every fetched document is size-capped, time-limited, must be JSON, is not followed
 // through redirects, and discovery must name exactly the configured issuer.
@@ -123,6 +129,27 @@ describe("timeout", () => {
       { fetchTimeoutMs: 300 },
     );
     expect(await lastError(verifier)).toMatch(/timed out after 300ms/);
+  });
+});
+
+describe("close", () => {
+  it("aborts a key fetch under way, so stopping does not wait for a slow issuer", async () => {
+    let connectionClosed = false;
+    let requested = false;
+    const server = await stub((request) => {
+      requested = true;
+      request.socket.once("close", () => {
+        connectionClosed = true;
+      });
+    });
+    const { verifier } = verifierFor({ issuer: server.url }, { fetchTimeoutMs: 60_000 });
+    const starting = verifier.start();
+    await eventually(() => requested, "the discovery request");
+    expect(connectionClosed).toBe(false);
+    verifier.close();
+    await starting;
+    await eventually(() => connectionClosed, "the aborted connection");
+    expect(verifier.isReady()).toBe(false);
   });
 });
 

@@ -364,7 +364,7 @@ describe("forwarder: header hygiene", () => {
     expect(echo.rawHeaders.some((name, i) => i % 2 === 0 && /^tollgate-claim-/i.test(name))).toBe(false);
   });
 
-  it("appends the client address to X-Forwarded-For only when the server trusts the one it received", async () => {
+  it("appends the peer address to X-Forwarded-For only when the server trusts the one it received", async () => {
     const trusted = await setup(echoUpstream, undefined, { trustedForwardedFor: "203.0.113.9, 10.0.0.2" });
     const echo = JSON.parse((await send(`${trusted.proxyUrl}/x`)).body.toString()) as Echo;
     expect(headerValues(echo.rawHeaders, "x-forwarded-for")).toEqual(["203.0.113.9, 10.0.0.2, 127.0.0.1"]);

@@ -28,6 +28,10 @@ const accepted: [string, string, string][] = [
   ["/a;x/b", "/a;x/b", ""],
   ["/a/%2541", "/a/%2541", ""],
   ["/a/100%25off", "/a/100%25off", ""],
+  ["/caf%C3%A9/%c3%a9", "/caf%C3%A9/%C3%A9", ""],
+  ["/legacy/%E9t%E9", "/legacy/%E9t%E9", ""],
+  ["/a/x%3By", "/a/x%3By", ""],
+  ["/a/.x;y", "/a/.x;y", ""],
 ];
 
 const refused: string[] = [
@@ -63,6 +67,12 @@ const refused: string[] = [
   "/prefix/%252e%252e/admin",
   "/prefix/%252f",
   "/prefix/%255C",
+  "/prefix/..%3b/admin",
+  "/prefix/%2e%3B/admin",
+  "/prefix/%c0%ae%c0%ae/admin",
+  "/prefix/%C0%AF",
+  "/prefix/%e0%80%ae",
+  "/prefix/%f0%80%80%ae",
 ];
 
 describe("normalizeRequestPath", () => {
