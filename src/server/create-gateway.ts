@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { identityFromClaims } from "../audit/index.js";
 import type { AuditEvent, AuditLog } from "../audit/types.js";
@@ -18,6 +19,7 @@ import {
   normalizeRequestPath,
 } from "../proxy/index.js";
 import { extractToken } from "./extract-token.js";
+import type { GatewayFeature } from "./feature.js";
 
 /** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
 export interface GatewayOptions {
@@ -28,6 +30,8 @@ export interface GatewayOptions {
   clock?: Clock;
   /** Overrides `config.listen` (tests listen on port 0). */
   listen?: { host?: string; port?: number };
+  /** Features beside routes (broker, tunnels), built from the same configuration. */
+  features?: readonly GatewayFeature[];
 }
 
 /** A running (or ready to run) gateway: one HTTP server and its request pipeline. */
@@ -47,7 +51,11 @@ export interface Gateway {
    * the old one, every later request sees the new one. Listening address and header limits stay as
    * they were (they need a restart). Returns the verifier that was replaced, for the caller to close.
    */
-  reload(next: { config: CompiledConfig; verifier: TokenVerifier }): TokenVerifier;
+  reload(next: {
+    config: CompiledConfig;
+    verifier: TokenVerifier;
+    features?: readonly GatewayFeature[];
+  }): TokenVerifier;
 }
 
 /** Paths answered by the gateway itself; routes cannot claim them. */
@@ -70,7 +78,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     config: startConfig,
     verifier: options.verifier,
     routeTable: createRouteTable(startConfig.routes),
+    features: options.features ?? [],
   };
+  // Features replaced by a reload keep serving what they started (open tunnels) until shutdown.
+  const everyFeature = new Set<GatewayFeature>(active.features);
   const clock = options.clock ?? systemClock;
   const forwarder = createUpstreamForwarder({ clock });
   const inFlight = new Set<ServerResponse>();
@@ -99,9 +110,29 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   });
 
+  server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const { config, verifier, features } = active;
+    const feature = features.find((candidate) => candidate.handleConnect !== undefined);
+    if (feature === undefined || draining) {
+      const status = draining ? "503 Service Unavailable" : "405 Method Not Allowed";
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    feature.handleConnect!(req, socket, head, {
+      requestId: randomUUID(),
+      clientIp: clientAddress(req, config.server.trustProxy),
+      startedMs: clock(),
+      config,
+      verifier,
+      auditLog,
+      logger,
+      clock,
+    });
+  });
+
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = clock();
-    const { config, verifier, routeTable } = active;
+    const { config, verifier, routeTable, features } = active;
     const requestId = randomUUID();
     const rawUrl = req.url ?? "/";
 
@@ -111,6 +142,33 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
 
     const clientIp = clientAddress(req, config.server.trustProxy);
+    for (const feature of features) {
+      if (feature.handleRequest === undefined || feature.claimsRequest?.(req) !== true) continue;
+      try {
+        if (draining) throw new TollgateError("TG_SHUTTING_DOWN", "gateway is draining");
+        const context = {
+          requestId,
+          clientIp,
+          startedMs: started,
+          config,
+          verifier,
+          auditLog,
+          logger,
+          clock,
+        };
+        await feature.handleRequest(req, res, context);
+      } catch (error) {
+        sendError(res, error, requestId);
+        if (!(error instanceof TollgateError)) {
+          logger.error(
+            { err: error, request_id: requestId, feature: feature.name },
+            "feature failed unexpectedly",
+          );
+        }
+      }
+      return;
+    }
+
     const event: AuditEvent = {
       event: "gateway.request",
       request_id: requestId,
@@ -189,10 +247,14 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   function sendReadiness(res: ServerResponse): void {
     const issuers = active.verifier.status();
-    const ready = !draining && active.verifier.isReady();
+    const features = active.features.flatMap((feature) =>
+      feature.readiness === undefined ? [] : [{ feature: feature.name, ...feature.readiness() }],
+    );
+    const ready = !draining && active.verifier.isReady() && features.every((feature) => feature.ready);
     sendJson(res, ready ? 200 : 503, {
       status: ready ? "ready" : "not-ready",
       issuers: issuers.map(({ issuer, ready: issuerReady }) => ({ issuer, ready: issuerReady })),
+      ...(features.length > 0 ? { features } : {}),
     });
   }
 
@@ -213,10 +275,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     address: () => server.address() as AddressInfo,
     reload(next) {
       const previous = active.verifier;
+      const features = next.features ?? [];
+      for (const feature of features) everyFeature.add(feature);
       active = {
         config: next.config,
         verifier: next.verifier,
         routeTable: createRouteTable(next.config.routes),
+        features,
       };
       return previous;
     },
@@ -240,6 +305,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         );
       }
       server.closeAllConnections();
+      await Promise.all([...everyFeature].map((feature) => feature.close?.()));
       await closed;
       await forwarder.close();
       active.verifier.close();

@@ -3,10 +3,12 @@ import type { Logger } from "pino";
 import { createAuditLog, createLogger, createRedactor } from "../audit/index.js";
 import type { AuditLog, Redactor } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
-import type { Clock } from "../lib/clock.js";
+import { type Clock, systemClock } from "../lib/clock.js";
 import { createTokenVerifier } from "../oidc/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { createGateway, type Gateway } from "./create-gateway.js";
+import type { FeatureFactory, GatewayFeature } from "./feature.js";
+import { builtInFeatures } from "./features.js";
 
 /** Everything `serve` (and `dev`, and the integration tests) run: the parts wired together. */
 export interface RunningGateway {
@@ -40,6 +42,10 @@ export interface StartGatewayOptions {
   fetch?: typeof fetch;
   /** Secrets to redact from every log line in addition to the built-in JWT-shape rule. */
   secrets?: readonly string[];
+  /** Feature factories; default {@link builtInFeatures}. */
+  features?: readonly FeatureFactory[];
+  /** Environment the features read credentials from; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -62,11 +68,26 @@ export async function startGateway(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
+  const clock = options.clock ?? systemClock;
+  const factories = options.features ?? builtInFeatures;
+  const buildFeatures = async (forConfig: CompiledConfig, forVerifier: TokenVerifier) => {
+    const dependencies = {
+      verifier: forVerifier,
+      auditLog,
+      logger,
+      redactor,
+      clock,
+      env: options.env ?? process.env,
+    };
+    const built = await Promise.all(factories.map((factory) => factory(forConfig, dependencies)));
+    return built.filter((feature): feature is GatewayFeature => feature !== undefined);
+  };
   const gateway = createGateway({
     config,
     verifier,
     auditLog,
     logger,
+    features: await buildFeatures(config, verifier),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.listen ? { listen: options.listen } : {}),
   });
@@ -106,7 +127,8 @@ export async function startGateway(
         );
       }
     }
-    const replaced = gateway.reload({ config: next, verifier: nextVerifier });
+    const features = await buildFeatures(next, nextVerifier);
+    const replaced = gateway.reload({ config: next, verifier: nextVerifier, features });
     if (replaced !== nextVerifier) replaced.close();
     current = { config: next, verifier: nextVerifier };
     for (const warning of next.warnings)

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { compileConfigText } from "../../src/config/index.js";
 import { createDevIssuer, type DevIssuer, githubLikeClaims } from "../../src/dev/dev-issuer.js";
-import { type RunningGateway, startGateway } from "../../src/server/index.js";
+import { type FeatureFactory, type RunningGateway, startGateway } from "../../src/server/index.js";
 
 export const testAudience = "tollgate.test";
 
@@ -28,7 +28,7 @@ export interface GatewayHarness {
  */
 export async function startGatewayHarness(
   configYaml: (issuerUrl: string) => string,
-  options: { secrets?: string[]; waitForKeys?: boolean; shutdownGrace?: string } = {},
+  options: { secrets?: string[]; waitForKeys?: boolean; features?: FeatureFactory[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<GatewayHarness> {
   const dir = await mkdtemp(join(tmpdir(), "tollgate-test-"));
   const issuer = await createDevIssuer({ host: "127.0.0.1", port: 0 });
@@ -47,6 +47,8 @@ export async function startGatewayHarness(
     logDestination: logStream,
     logLevel: "debug",
     ...(options.secrets ? { secrets: options.secrets } : {}),
+    ...(options.features ? { features: options.features } : {}),
+    ...(options.env ? { env: options.env } : {}),
   });
   if (options.waitForKeys !== false) await running.keysLoaded;
   const harness: GatewayHarness = {

@@ -1,0 +1,66 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import type { AuditLog, Redactor } from "../audit/types.js";
+import type { CompiledConfig } from "../config/types.js";
+import type { Clock } from "../lib/clock.js";
+import type { TokenVerifier } from "../oidc/types.js";
+
+/** What a feature gets for one request or CONNECT: identity of the request and the shared parts. */
+export interface FeatureContext {
+  readonly requestId: string;
+  readonly clientIp: string;
+  /** `clock()` when the request arrived. */
+  readonly startedMs: number;
+  readonly config: CompiledConfig;
+  readonly verifier: TokenVerifier;
+  readonly auditLog: AuditLog;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+/**
+ * A job of the gateway beside the reverse-proxy routes: the runner token broker (`POST /register` …),
+ * CONNECT tunnels and absolute-form forward proxying. The server owns the socket, `/healthz`,
+ * `/readyz` and the error mapping; a feature owns its decisions and emits its own audit events.
+ */
+export interface GatewayFeature {
+  readonly name: string;
+  /**
+   * Whether this feature answers this (non-CONNECT) request. Checked after `/healthz` and `/readyz`,
+   * before routes; must be cheap (it runs on every request).
+   */
+  claimsRequest?(req: IncomingMessage): boolean;
+  /**
+   * Answers a claimed request. A thrown `TollgateError` is answered by the server with the catalogue's
+   * status and JSON body (the feature must have audited the decision before throwing).
+   */
+  handleRequest?(req: IncomingMessage, res: ServerResponse, context: FeatureContext): Promise<void>;
+  /** Handles an HTTP CONNECT. The feature owns the socket from here on, including every error answer. */
+  handleConnect?(req: IncomingMessage, socket: Duplex, head: Buffer, context: FeatureContext): void;
+  /** Part of `/readyz` (for example: the broker's credential works). */
+  readiness?(): { ready: boolean; detail?: Record<string, unknown> };
+  /** Graceful stop, after the HTTP server stopped accepting: close tunnels, flush caches. */
+  close?(): Promise<void>;
+}
+
+/** What a feature factory may use; created once per (re)loaded configuration. */
+export interface FeatureDependencies {
+  readonly verifier: TokenVerifier;
+  readonly auditLog: AuditLog;
+  readonly logger: Logger;
+  readonly redactor: Redactor;
+  readonly clock: Clock;
+  /** The process environment (credentials such as GITHUB_TOKEN come from here, never from YAML). */
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Builds a feature from the configuration, or returns `undefined` when the configuration does not use
+ * it. May throw a `TollgateError("TG_CONFIG_INVALID")` for problems only visible at start-up
+ * (an unreadable credential file).
+ */
+export type FeatureFactory = (
+  config: CompiledConfig,
+  dependencies: FeatureDependencies,
+) => GatewayFeature | undefined | Promise<GatewayFeature | undefined>;

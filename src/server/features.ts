@@ -1,0 +1,7 @@
+import type { FeatureFactory } from "./feature.js";
+
+/**
+ * The built-in features, in the order they are asked to claim a request. Each feature folder exports
+ * one factory; adding a feature is one line here.
+ */
+export const builtInFeatures: readonly FeatureFactory[] = [];
