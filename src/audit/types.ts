@@ -53,6 +53,10 @@ export interface AuditEvent {
   host?: string;
   path?: string;
   upstream?: string;
+  /** The tunnel that carried (or refused) a CONNECT or forward-proxied request. */
+  tunnel?: string;
+  /** The destination the caller asked for, `host:port` as normalised by the tunnel feature. */
+  destination?: string;
   status?: number;
   bytes_in?: number;
   bytes_out?: number;

@@ -102,9 +102,11 @@ interface RoutePlan {
  * created on first use and shared by every route that points at that origin.
  *
  * It uses undici's lowest-level API, `dispatch` with a handler that writes straight into `res`: no
- * intermediate response stream, no header object round-trips (the handler reads the raw header list),
- * and backpressure by pausing the upstream socket while `res` drains. Request bodies are streamed, never
- * buffered.
+ * intermediate response stream or promise per chunk, one pass over the headers each way, and
+ * backpressure by pausing the upstream socket while `res` drains. Request bodies are streamed, never
+ * buffered. The handler speaks undici's current handler API (`onRequestStart`, `onResponseStart`, …):
+ * the older `onConnect`/`onHeaders` API is about 10% cheaper on undici 7, which translates between the
+ * two, but undici 8 removed it; the forwarder's own code is under 4% of the proxy's CPU profile.
  *
  * Headers sent upstream: the client's, minus hop-by-hop headers and those `Connection` names, minus the
  * consumed credential headers, minus every client-sent `Tollgate-Claim-*`, `X-Forwarded-*`, `Forwarded`,

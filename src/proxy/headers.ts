@@ -136,14 +136,28 @@ function isPrintableAscii(value: string): boolean {
   return true;
 }
 
-function collectTokens(value: string, into: string[] | undefined): string[] {
+/**
+ * Adds the header names a `Connection` value lists. The usual values name only hop-by-hop options
+ * (`keep-alive`, `close`), so those skip the split: this runs on nearly every response.
+ */
+function collectTokens(value: string, into: string[] | undefined): string[] | undefined {
+  if (plainConnectionValues.has(value)) return into;
   const tokens = into ?? [];
   for (const token of value.split(",")) {
     const name = token.trim().toLowerCase();
-    if (name !== "") tokens.push(name);
+    if (name !== "" && name !== "keep-alive" && name !== "close") tokens.push(name);
   }
   return tokens;
 }
+
+const plainConnectionValues: ReadonlySet<string> = new Set([
+  "keep-alive",
+  "Keep-Alive",
+  "close",
+  "Close",
+  "upgrade",
+  "Upgrade",
+]);
 
 function withoutNames(list: string[], names: readonly string[]): string[] {
   const out: string[] = [];

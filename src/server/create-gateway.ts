@@ -17,6 +17,7 @@ import {
   createRouteTable,
   createUpstreamForwarder,
   normalizeRequestPath,
+  upstreamPathFor,
 } from "../proxy/index.js";
 import { extractToken } from "./extract-token.js";
 import type { GatewayFeature } from "./feature.js";
@@ -221,13 +222,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       event.reason = decision.reason;
       event.upstream = route.upstream.origin;
       const result = await forwarder.forward(req, res, route, {
-        path: forwardedPath(route, target.path),
+        path: upstreamPathFor(route, target.path),
         search: target.search,
         requestId,
         clientIp,
         proto: "http",
         claims: verified.claims,
         consumedHeaders: consumedHeaders(extracted.header),
+        ...(config.server.trustProxy
+          ? { trustedForwardedFor: firstHeader(req.headers["x-forwarded-for"]) }
+          : {}),
       });
       event.status = result.status;
       event.bytes_in = result.bytesIn;
@@ -314,14 +318,6 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** The path sent upstream: the route prefix removed when `strip_prefix` is set, always starting with `/`. */
-function forwardedPath(route: CompiledRoute, path: string): string {
-  if (!route.stripPrefix) return path;
-  const prefix = route.pathPrefix.endsWith("/") ? route.pathPrefix.slice(0, -1) : route.pathPrefix;
-  const rest = path.slice(prefix.length);
-  return rest.startsWith("/") ? rest : `/${rest}`;
-}
-
 const consumedGateway = ["gateway-authorization"] as const;
 const consumedBoth = ["gateway-authorization", "authorization"] as const;
 
@@ -346,6 +342,10 @@ function failedConditions(decision: Decision): AuditEvent["conditions"] {
     }
   }
   return conditions;
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -317,3 +317,41 @@ routes:
     await slow.close();
   });
 });
+
+describe("gateway: behind a load balancer", () => {
+  it("trusts X-Forwarded-For only when server.trust_proxy is set", async () => {
+    const upstream = await startRecordingUpstream();
+    const start = (trust: boolean) =>
+      startGatewayHarness(
+        (issuerUrl) => `${devIssuerYaml(issuerUrl)}
+server: { trust_proxy: ${trust} }
+policies:
+  p:
+    claims: { repository_owner_id: 65 }
+routes:
+  - { name: r, path_prefix: /r/, upstream: "${upstream.url}", allow: [p] }
+`,
+      );
+    for (const trust of [true, false]) {
+      const harness = await start(trust);
+      try {
+        const before = upstream.seen.length;
+        await send(`${harness.url}/r/x`, {
+          headers: { ...bearer(await harness.mint()), "x-forwarded-for": "203.0.113.9" },
+        });
+        const seen = upstream.seen[before]!;
+        const event = (await harness.auditEvents()).at(-1);
+        if (trust) {
+          expect(seen.headers["x-forwarded-for"]).toBe("203.0.113.9, 127.0.0.1");
+          expect(event?.client_ip).toBe("203.0.113.9");
+        } else {
+          expect(seen.headers["x-forwarded-for"]).toBe("127.0.0.1");
+          expect(event?.client_ip).toBe("127.0.0.1");
+        }
+      } finally {
+        await harness.close();
+      }
+    }
+    await upstream.close();
+  });
+});
