@@ -1,5 +1,6 @@
 import pino from "pino";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { publishAuditEvent } from "./diagnostics.js";
 import type { AuditEvent, AuditLog, Redactor } from "./types.js";
 
 /** Options of {@link createAuditLog}. */
@@ -65,6 +66,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
 
   return {
     emit(event) {
+      publishAuditEvent(event);
       try {
         const line = JSON.stringify({ time: new Date(clock()).toISOString(), ...event });
         destination.write(`${redactor.redact(line)}\n`);

@@ -31,6 +31,7 @@ export const configDefaults = Object.freeze({
   maxHeaderBytes: 16_384,
   shutdownGraceMs: 10_000,
   trustProxy: false,
+  metrics: true,
 } as const);
 
 /** A warning before its line is looked up. */
@@ -142,6 +143,7 @@ export function compileValidated(
       maxHeaderBytes: raw.server?.max_header_bytes ?? configDefaults.maxHeaderBytes,
       shutdownGraceMs: durationOr(raw.server?.shutdown_grace, configDefaults.shutdownGraceMs),
       trustProxy: raw.server?.trust_proxy ?? configDefaults.trustProxy,
+      metrics: raw.server?.metrics ?? configDefaults.metrics,
     },
     warnings: located.map((warning) => ({ ...warning })),
   };

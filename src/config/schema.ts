@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
+import { parseDestinationPattern } from "../tunnel/index.js";
 import type { RawMatcher } from "../policy/types.js";
 
 /**
@@ -161,14 +162,13 @@ function checkRedisUrl(value: string): FieldProblem | undefined {
   return undefined;
 }
 
-/** `host:port`, `*.glob:port` or `cidr:port`; the tunnel feature interprets it, this only checks the form. */
+/**
+ * `host:port`, `*.glob:port`, `ip:port` or `cidr:port`, with a port or port range: compiled by the tunnel
+ * feature's own parser, so what `check` accepts is exactly what the gateway matches.
+ */
 function checkDestination(value: string): FieldProblem | undefined {
-  const match = /^(.+):(\d{1,5})$/.exec(value);
-  const port = match ? Number(match[2]) : 0;
-  if (!match || port < 1 || port > 65_535) {
-    return { message: "must be host:port with a port from 1 to 65535", fix: 'write "db.internal:5432"' };
-  }
-  return undefined;
+  const parsed = parseDestinationPattern(value);
+  return "problem" in parsed ? parsed.problem : undefined;
 }
 
 /**
@@ -329,7 +329,9 @@ const tunnelSchema = z
         withCheck(
           z
             .string()
-            .describe("`host:port`, `*.glob.host:port` or `cidr:port`.")
+            .describe(
+              "`host:port`, `*.glob.host:port`, `ip:port`, `cidr:port` or `[ipv6/len]:port`; the port may be a range (`8000-8099`).",
+            )
             .meta({ examples: ["db.internal:5432"] }),
           checkDestination,
         ),
@@ -341,8 +343,21 @@ const tunnelSchema = z
       .meta({ examples: [["db.internal:5432", "*.build.internal:443", "10.20.0.0/16:22"]] }),
     allow: policyList("Policies that may open this tunnel (required; nothing is allowed by default)."),
     deny: policyList("Policies refused before `allow` is considered (deny wins).").optional(),
+    idle_timeout: duration(
+      "A tunnel with no byte in either direction for this long is closed. Default: 10m.",
+      "10m",
+      { positive: true },
+    ).optional(),
+    max_lifetime: duration("A tunnel is closed this long after it opened, busy or not. Default: 6h.", "6h", {
+      positive: true,
+    }).optional(),
+    connect_timeout: duration(
+      "Time to resolve the destination's name and connect to it; beyond it the caller gets 504. Default: 10s.",
+      "10s",
+      { positive: true },
+    ).optional(),
   })
-  .describe("An HTTP CONNECT tunnel to allow-listed private destinations.");
+  .describe("An HTTP CONNECT tunnel (and forward proxy for http:// URLs) to allow-listed private destinations.");
 
 const grantSchema = z
   .strictObject({
@@ -520,6 +535,13 @@ export const configSchema = z
           .boolean()
           .describe("Trust X-Forwarded-For from the peer (only behind a load balancer). Default: false.")
           .meta({ examples: [false] })
+          .optional(),
+        metrics: z
+          .boolean()
+          .describe(
+            "Serve Prometheus metrics at GET /metrics on the gateway's port. Default: true. Block /metrics at your load balancer if the gateway faces the internet.",
+          )
+          .meta({ examples: [true] })
           .optional(),
       })
       .describe("HTTP server limits.")

@@ -42,6 +42,8 @@ export interface CompiledConfig {
     readonly shutdownGraceMs: number;
     /** Trust `X-Forwarded-For` from the peer (behind a load balancer). Default false. */
     readonly trustProxy: boolean;
+    /** Serve Prometheus metrics at `GET /metrics`. Default true. */
+    readonly metrics: boolean;
   };
   /** Risky-but-legal findings, printed by `check` and logged at start-up. */
   readonly warnings: readonly PolicyWarning[];

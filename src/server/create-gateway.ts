@@ -9,6 +9,7 @@ import type { CompiledConfig, CompiledRoute } from "../config/types.js";
 import { TollgateError, toErrorResponse } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/sha256.js";
+import type { Metrics } from "../metrics/metrics.js";
 import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { Decision } from "../policy/types.js";
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   listen?: { host?: string; port?: number };
   /** Features beside routes (broker, tunnels), built from the same configuration. */
   features?: readonly GatewayFeature[];
+  /** Served at `GET /metrics` when `server.metrics` is on. */
+  metrics?: Metrics;
 }
 
 /** A running (or ready to run) gateway: one HTTP server and its request pipeline. */
@@ -60,7 +63,7 @@ export interface Gateway {
 }
 
 /** Paths answered by the gateway itself; routes cannot claim them. */
-export const reservedPaths = new Set(["/healthz", "/readyz"]);
+export const reservedPaths = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /**
  * Builds the gateway's HTTP server. The per-request pipeline is: normalise path → route → method →
@@ -140,6 +143,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (req.method === "GET" || req.method === "HEAD") {
       if (rawUrl === "/healthz") return sendJson(res, 200, { status: "ok" });
       if (rawUrl === "/readyz") return sendReadiness(res);
+      if (rawUrl === "/metrics" && options.metrics !== undefined && config.server.metrics) {
+        const text = await options.metrics.render();
+        res.writeHead(200, { "content-type": options.metrics.contentType });
+        return void res.end(text);
+      }
     }
 
     const clientIp = clientAddress(req, config.server.trustProxy);

@@ -4,6 +4,7 @@ import { createAuditLog, createLogger, createRedactor } from "../audit/index.js"
 import type { AuditLog, Redactor } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { createMetrics } from "../metrics/metrics.js";
 import { createTokenVerifier } from "../oidc/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { createGateway, type Gateway } from "./create-gateway.js";
@@ -82,11 +83,14 @@ export async function startGateway(
     const built = await Promise.all(factories.map((factory) => factory(forConfig, dependencies)));
     return built.filter((feature): feature is GatewayFeature => feature !== undefined);
   };
+  // Subscribed before the verifier starts, so the first key load is counted.
+  const metrics = createMetrics();
   const gateway = createGateway({
     config,
     verifier,
     auditLog,
     logger,
+    metrics,
     features: await buildFeatures(config, verifier),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.listen ? { listen: options.listen } : {}),
@@ -146,6 +150,9 @@ export async function startGateway(
     address,
     keysLoaded,
     reload,
-    close: () => gateway.close(),
+    close: async () => {
+      await gateway.close();
+      metrics.close();
+    },
   };
 }

@@ -58,7 +58,12 @@ describe("the DESIGN.md example", () => {
     const config = result.config!;
     expect(config.audit).toEqual({ sink: "stdout" });
     expect(config.store).toEqual({ kind: "memory" });
-    expect(config.server).toEqual({ maxHeaderBytes: 16_384, shutdownGraceMs: 10_000, trustProxy: false });
+    expect(config.server).toEqual({
+      maxHeaderBytes: 16_384,
+      shutdownGraceMs: 10_000,
+      trustProxy: false,
+      metrics: true,
+    });
     expect(config.verifier.maxTokenBytes).toBe(16 * 1024);
   });
 
