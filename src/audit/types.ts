@@ -48,6 +48,12 @@ export interface AuditEvent {
   token_cached?: boolean;
   /** Per-condition reasons of the deciding evaluation, for denials. */
   conditions?: { policy: string; claim: string; expected: string; found: string | null; ok: boolean }[];
+  /** Runner token broker: the canonical scope (`octo-org`, `octo-org/app`, `enterprise:slug`). */
+  scope?: string;
+  /** Runner token broker: whether the token cache answered (no GitHub call for this request). */
+  cache_hit?: boolean;
+  /** Runner token broker, `runner.jitconfig`: the name of the runner created. */
+  runner_name?: string;
   client_ip?: string;
   method?: string;
   host?: string;

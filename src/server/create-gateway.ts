@@ -12,7 +12,7 @@ import { sha256Hex } from "../lib/sha256.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
-import type { Decision } from "../policy/types.js";
+import type { AccessRule, Decision, DecisionSummary } from "../policy/types.js";
 import {
   clientAddress,
   createRouteTable,
@@ -215,11 +215,16 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       event.token_sha256 = verified.tokenSha256;
       event.token_cached = verified.cached;
-      event.identity = identityFromClaims(verified.claims);
+      const memo = callerMemoFor(verified.claims);
+      event.identity = memo.identity;
 
       const identity = { issuer: verified.issuer, claims: verified.claims };
       // The trace-free evaluation runs on every request; the traced one only to explain a denial.
-      const decision = decide(route.access, identity);
+      let decision = memo.decisions.get(route.access);
+      if (decision === undefined) {
+        decision = decide(route.access, identity);
+        memo.decisions.set(route.access, decision);
+      }
       event.policy = decision.policy;
       if (!decision.allow) {
         event.conditions = failedConditions(evaluateAccess(route.access, identity));
@@ -324,6 +329,28 @@ export function createGateway(options: GatewayOptions): Gateway {
       await auditLog.flush();
     },
   };
+}
+
+/** What is derived from a verified claim set once and reused by every request that presents it. */
+interface CallerMemo {
+  /** The audit identity; the same object each time, so the audit log serialises it once. */
+  readonly identity: AuditEvent["identity"];
+  /** Policy evaluation is pure: the same claims against the same compiled rule always decide alike. */
+  readonly decisions: Map<AccessRule, DecisionSummary>;
+}
+
+// Keyed by the verified token's frozen claims object, which the verified-token cache hands out again on
+// every hit: a repeated token costs neither policy evaluation nor identity extraction. Entries go with the
+// claims when the cache drops them; a reload brings new rule objects, so old decisions are never reused.
+const callerMemos = new WeakMap<object, CallerMemo>();
+
+function callerMemoFor(claims: Readonly<Record<string, unknown>>): CallerMemo {
+  let memo = callerMemos.get(claims);
+  if (memo === undefined) {
+    memo = { identity: identityFromClaims(claims), decisions: new Map() };
+    callerMemos.set(claims, memo);
+  }
+  return memo;
 }
 
 const consumedGateway = ["gateway-authorization"] as const;
