@@ -116,6 +116,7 @@ try {
       fixed(median(fastify.map((r) => r.p99Ms))),
       fixed(median(node.map((r) => r.cpuUsPerRequest)), 1),
       fixed(median(fastify.map((r) => r.cpuUsPerRequest)), 1),
+      fixed(median(fastify.map((r, i) => r.cpuUsPerRequest / node[i].cpuUsPerRequest))),
       String(errors),
       `${busy}/${node.length + fastify.length}`,
     ];
@@ -126,7 +127,8 @@ try {
     "",
     `Machine: ${facts.nproc} cores, ${facts.cpu}; node ${facts.node}. Command: \`${command}\``,
     `wrk -t${settings.threads} -c${settings.connections}, ${settings.rounds} rounds × ${settings.seconds} s per server, ` +
-      "alternating; ratio = median of per-round fastify/node ratios.",
+      "alternating; ratios are medians of per-round fastify/node:http ratios. CPU is the server process's own " +
+      "user + system time per request, which a busy machine disturbs far less than requests/s.",
     "",
     markdownTable(
       [
@@ -138,6 +140,7 @@ try {
         "fastify p99 ms",
         "node:http CPU µs/req",
         "fastify CPU µs/req",
+        "fastify / node:http CPU",
         "errors",
         "rounds started busy",
       ],

@@ -8,20 +8,20 @@
 //   npm run build && bash bench/setup.sh && node bench/gateway-throughput.mjs [--quick]
 //
 // Options (flags, or the BENCH_* environment variable in brackets):
-//   --quick                 3 rounds of 3 s, fixed-rate rounds of 3 s: a smoke run of about a minute
+//   --quick                 3 rounds of 3 s, fixed-rate rounds of 3 s: a smoke run of about two minutes
 //   --rounds N              throughput rounds (BENCH_ROUNDS, default 5)
-//   --seconds N             seconds per throughput round (BENCH_SECONDS, default 10)
+//   --seconds N             seconds per throughput round (BENCH_SECONDS, default 8)
 //   --connections N         wrk connections (BENCH_CONNECTIONS, default 32)
 //   --threads N             wrk threads (BENCH_THREADS, default 2)
 //   --rate N                fixed-rate requests/s (BENCH_RATE, default 1000)
 //   --rate-rounds N         fixed-rate rounds (BENCH_RATE_ROUNDS, default 5)
-//   --rate-seconds N        seconds per fixed-rate round (BENCH_RATE_SECONDS, default 6)
+//   --rate-seconds N        seconds per fixed-rate round (BENCH_RATE_SECONDS, default 5)
 //   --targets a,b           throughput targets among direct,nginx,plain-undici,tollgate,tollgate-nocache
 //                           (default: all but tollgate-nocache)
 //   --skip-throughput       only the fixed-rate part
 //   --skip-fixed-rate       only the throughput part
 //   --quiet-wait S          before each round, wait up to S seconds for the machine's CPUs to be under 20 %
-//                           busy (BENCH_QUIET_WAIT, default 5; 0 disables); rounds that start busy are counted
+//                           busy (BENCH_QUIET_WAIT, default 2; 0 disables); rounds that start busy are counted
 //   --require-tollgate      fail (instead of reporting "not measured") when the tollgate target cannot start
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -70,14 +70,14 @@ function setting(flag, envName, fallback, allowZero = false) {
 const quick = flags.quick;
 const settings = {
   rounds: setting("rounds", "BENCH_ROUNDS", quick ? 3 : 5),
-  seconds: setting("seconds", "BENCH_SECONDS", quick ? 3 : 10),
+  seconds: setting("seconds", "BENCH_SECONDS", quick ? 3 : 8),
   connections: setting("connections", "BENCH_CONNECTIONS", 32),
   threads: setting("threads", "BENCH_THREADS", 2),
   rate: setting("rate", "BENCH_RATE", 1000),
   rateRounds: setting("rate-rounds", "BENCH_RATE_ROUNDS", quick ? 3 : 5),
-  rateSeconds: setting("rate-seconds", "BENCH_RATE_SECONDS", quick ? 3 : 6),
-  warmupSeconds: quick ? 1 : 2,
-  quietWaitSeconds: setting("quiet-wait", "BENCH_QUIET_WAIT", quick ? 1 : 5, true),
+  rateSeconds: setting("rate-seconds", "BENCH_RATE_SECONDS", quick ? 3 : 5),
+  warmupSeconds: quick ? 1 : 1.5,
+  quietWaitSeconds: setting("quiet-wait", "BENCH_QUIET_WAIT", quick ? 1 : 2, true),
 };
 const throughputTargets = (flags.targets ?? DEFAULT_TARGETS.join(",")).split(",").map((name) => name.trim());
 for (const name of throughputTargets) {
@@ -188,7 +188,12 @@ async function throughputRounds(targets) {
   const wrkBase = { threads: settings.threads, connections: settings.connections };
   for (const name of live) {
     const target = targets.get(name);
-    await runWrk({ ...wrkBase, url: target.url, headers: target.headers, seconds: settings.warmupSeconds });
+    await runWrk({
+      ...wrkBase,
+      url: target.url,
+      headers: target.headers,
+      seconds: Math.ceil(settings.warmupSeconds),
+    });
   }
   /** @type {Map<string, ReturnType<typeof import("./lib/measure.mjs").parseWrkOutput>[]>} */
   const results = new Map(live.map((name) => [name, []]));
@@ -371,6 +376,7 @@ function goalLines(throughput, fixedRate) {
 }
 
 async function main() {
+  const startedAt = Date.now();
   const workDir = mkdtempSync(join(tmpdir(), "tollgate-bench-"));
   /** @type {Map<string, Target>} */
   let targets = new Map();
@@ -424,7 +430,7 @@ async function main() {
     };
     const rawPath = join(resultsDir, `gateway-throughput-${facts.date.replace(/[:.]/g, "-")}.json`);
     writeFileSync(rawPath, `${JSON.stringify(raw, null, 2)}\n`);
-    log(`raw results: ${rawPath}`);
+    log(`raw results: ${rawPath}; took ${fixed((Date.now() - startedAt) / 1000, 0)} s`);
   } finally {
     for (const target of targets.values()) await stopProcess(target.started);
     // Auditing is on during the benchmark: show that every request produced its event (the gateway

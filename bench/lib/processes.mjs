@@ -9,22 +9,33 @@ import { createServer } from "node:net";
 const running = new Set();
 let cleanupInstalled = false;
 
-function killAllSync() {
-  for (const child of running) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  }
-  running.clear();
+function isAlive(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+// SIGTERM, not SIGKILL: nginx's master stops its worker on TERM, whereas a killed master leaves the worker
+// running and holding the port.
+function terminateAll() {
+  for (const child of running) if (isAlive(child)) child.kill("SIGTERM");
 }
 
 /** Installs exit and signal handlers once, so children die with the harness. */
 export function installCleanup() {
   if (cleanupInstalled) return;
   cleanupInstalled = true;
-  process.on("exit", killAllSync);
+  process.on("exit", terminateAll);
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    process.on(signal, () => {
-      killAllSync();
-      process.exit(130);
+    process.once(signal, () => {
+      terminateAll();
+      // Give children a moment to stop on TERM, then kill whatever is left.
+      const deadline = Date.now() + 3000;
+      const poll = setInterval(() => {
+        const alive = [...running].filter(isAlive);
+        if (alive.length > 0 && Date.now() < deadline) return;
+        for (const child of alive) child.kill("SIGKILL");
+        clearInterval(poll);
+        process.exit(130);
+      }, 50);
     });
   }
 }

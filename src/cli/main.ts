@@ -2,8 +2,11 @@ import { Command, CommanderError } from "commander";
 import { registerCheck } from "./commands/check.js";
 import { registerDev } from "./commands/dev.js";
 import { registerExplain } from "./commands/explain.js";
+import { registerForward } from "./commands/forward.js";
+import { registerProxy } from "./commands/proxy.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerServe } from "./commands/serve.js";
+import { registerToken } from "./commands/token.js";
 import { UsageError } from "./exit-codes.js";
 
 /**
@@ -28,6 +31,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerExplain(program, setExitCode);
   registerDev(program, setExitCode);
   registerSchema(program, setExitCode);
+  registerToken(program, setExitCode);
+  registerProxy(program, setExitCode);
+  registerForward(program, setExitCode);
 
   try {
     await program.parseAsync(argv, { from: "user" });

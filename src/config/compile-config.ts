@@ -1,3 +1,4 @@
+import { type CompiledBroker, compileBroker } from "../broker/index.js";
 import { parseDuration } from "../lib/duration.js";
 import {
   checkIssuerUrl,
@@ -12,9 +13,10 @@ import {
   validateAlgorithms,
 } from "../oidc/index.js";
 import { type AccessRule, type CompiledPolicy, compilePolicy, policyWarnings } from "../policy/index.js";
+import { type CompiledTunnel, parseDestinationPattern, tunnelDefaults } from "../tunnel/index.js";
 import { formatPath, type PathSegments, parsePath } from "./config-path.js";
 import { deepFreeze } from "./deep-freeze.js";
-import type { RawConfig, RawIssuer, RawRoute } from "./schema.js";
+import type { RawConfig, RawIssuer, RawRoute, RawTunnel } from "./schema.js";
 import { closestMatch } from "./suggest.js";
 import type { CompiledConfig, CompiledRoute, ConfigWarning } from "./types.js";
 import type { Finding } from "./zod-issues.js";
@@ -101,10 +103,10 @@ export function compileValidated(
 
   const routes = checkRoutes(raw, clean, access, findings);
   checkUniqueNames(raw.tunnels, ["tunnels"], "tunnel", clean, findings);
-  listOf(raw.tunnels).forEach((tunnel, index) => {
-    if (isPlainObject(tunnel)) access(["tunnels", index], tunnel, "tunnel");
-  });
-  checkBroker(raw, clean, access, warnings);
+  const tunnelAccess = listOf(raw.tunnels).map((tunnel, index) =>
+    isPlainObject(tunnel) ? access(["tunnels", index], tunnel, "tunnel") : undefined,
+  );
+  const compiledBroker = checkBroker(raw, clean, access, findings, warnings, env, issuers.length);
   checkStore(raw, clean, findings);
   const listen = listenWithEnv(raw, env, findings);
 
@@ -133,7 +135,9 @@ export function compileValidated(
     policies,
     routes: routes.map((route) => route()),
     tunnels: structuredClone(raw.tunnels ?? []),
+    compiledTunnels: listOf(raw.tunnels).map((tunnel, index) => compileTunnel(tunnel, tunnelAccess[index]!)),
     ...(raw.broker === undefined ? {} : { broker: structuredClone(raw.broker) }),
+    ...(compiledBroker === undefined ? {} : { compiledBroker }),
     audit: { sink: raw.audit?.sink ?? configDefaults.auditSink },
     store: {
       kind: raw.store?.kind ?? configDefaults.storeKind,
@@ -287,6 +291,24 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
 }
 
 /**
+ * A tunnel ready to serve: destinations compiled by the tunnel feature's parser (the schema already
+ * reported every pattern it refuses, so each parses here) and durations in milliseconds.
+ */
+function compileTunnel(tunnel: RawTunnel, access: AccessRule): CompiledTunnel {
+  return {
+    name: tunnel.name,
+    destinations: tunnel.destinations.flatMap((text) => {
+      const parsed = parseDestinationPattern(text);
+      return "pattern" in parsed ? [parsed.pattern] : [];
+    }),
+    access,
+    idleTimeoutMs: durationOr(tunnel.idle_timeout, tunnelDefaults.idleTimeoutMs),
+    maxLifetimeMs: durationOr(tunnel.max_lifetime, tunnelDefaults.maxLifetimeMs),
+    connectTimeoutMs: durationOr(tunnel.connect_timeout, tunnelDefaults.connectTimeoutMs),
+  };
+}
+
+/**
  * Checks an `allow`/`deny` pair and resolves it to compiled policies. An empty `allow` is an error, not a
  * silent lock-out: with deny by default nobody could ever use the resource, which is never what was meant.
  */
@@ -333,13 +355,44 @@ function checkAccess(
   return resolved;
 }
 
-function checkBroker(raw: RawConfig, clean: Clean, access: CheckAccess, warnings: PendingWarning[]): void {
+/**
+ * Resolves the grants' policies, compiles the section with the broker's own compiler (scope lists, grant
+ * scopes, API URL, with GITHUB_API_URL / ALLOWED_SCOPES / DENIED_SCOPES applied) and adds the warnings
+ * about authorization. Returns the compiled section when it has no problem.
+ */
+function checkBroker(
+  raw: RawConfig,
+  clean: Clean,
+  access: CheckAccess,
+  findings: Finding[],
+  warnings: PendingWarning[],
+  env: NodeJS.ProcessEnv,
+  issuerCount: number,
+): CompiledBroker | undefined {
   const broker = raw.broker;
-  if (broker === undefined || !isPlainObject(broker)) return;
+  if (broker === undefined || !isPlainObject(broker)) return undefined;
   const grants = Array.isArray(broker.grants) ? broker.grants : [];
-  grants.forEach((grant, index) => {
-    if (isPlainObject(grant)) access(["broker", "grants", index], grant, "grant");
+  const grantAccess = grants.map((grant, index) =>
+    isPlainObject(grant) ? access(["broker", "grants", index], grant, "grant") : { allow: [], deny: [] },
+  );
+  const compiled = compileBroker(broker, {
+    env,
+    issuerCount,
+    clean,
+    grantAccess: (index) => grantAccess[index] ?? { allow: [], deny: [] },
   });
+  findings.push(...compiled.problems);
+  warnings.push(...compiled.warnings);
+  addBrokerAuthorizationWarnings(broker, grants, clean, warnings);
+  return compiled.broker;
+}
+
+function addBrokerAuthorizationWarnings(
+  broker: NonNullable<RawConfig["broker"]>,
+  grants: readonly unknown[],
+  clean: Clean,
+  warnings: PendingWarning[],
+): void {
   if (!clean(["broker", "authorization"])) return;
   if (broker.authorization === "none") {
     warnings.push({

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
-import { parseDestinationPattern } from "../tunnel/index.js";
 import type { RawMatcher } from "../policy/types.js";
+import { parseDestinationPattern } from "../tunnel/index.js";
 
 /**
  * The one schema of `tollgate.yaml`. It validates the shape of every section (field-local rules such as
@@ -357,7 +357,9 @@ const tunnelSchema = z
       { positive: true },
     ).optional(),
   })
-  .describe("An HTTP CONNECT tunnel (and forward proxy for http:// URLs) to allow-listed private destinations.");
+  .describe(
+    "An HTTP CONNECT tunnel (and forward proxy for http:// URLs) to allow-listed private destinations.",
+  );
 
 const grantSchema = z
   .strictObject({
@@ -396,6 +398,11 @@ const brokerSchema = z
             )
             .meta({ examples: ["https://api.github.com"] }),
           checkHttpUrl,
+        ).optional(),
+        timeout: duration(
+          "Deadline of one GitHub API call, connection included; idempotent calls are retried at most twice. Default: 10s.",
+          "10s",
+          { positive: true },
         ).optional(),
       })
       .describe(

@@ -1,5 +1,7 @@
+import type { CompiledBroker } from "../broker/types.js";
 import type { IssuerSettings, VerifierSettings } from "../oidc/types.js";
 import type { AccessRule, CompiledPolicy, PolicyWarning } from "../policy/types.js";
+import type { CompiledTunnel } from "../tunnel/types.js";
 
 /** A route after compilation: upstream parsed, methods upper-cased, policies resolved. Frozen. */
 export interface CompiledRoute {
@@ -29,10 +31,17 @@ export interface CompiledConfig {
   readonly verifier: VerifierSettings;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   readonly routes: readonly CompiledRoute[];
-  /** Validated raw `tunnels` section; served by the tunnel feature. */
+  /** Validated raw `tunnels` section, as written (the tunnel feature serves `compiledTunnels`). */
   readonly tunnels: readonly unknown[];
-  /** Validated raw `broker` section; served by the broker feature. */
+  /** `tunnels` compiled: destination patterns parsed, policies resolved, timeouts in ms. */
+  readonly compiledTunnels: readonly CompiledTunnel[];
+  /** Validated raw `broker` section, as written in the file (environment overrides not applied). */
   readonly broker?: unknown;
+  /**
+   * The `broker` section compiled: `GITHUB_API_URL`, `ALLOWED_SCOPES` and `DENIED_SCOPES` applied, scope
+   * lists and grants built. Present exactly when `broker` is; this is what the broker feature serves.
+   */
+  readonly compiledBroker?: CompiledBroker;
   readonly audit: { readonly sink: string };
   readonly store: { readonly kind: "memory" | "redis"; readonly url?: string };
   readonly server: {

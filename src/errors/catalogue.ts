@@ -61,6 +61,90 @@ export const errorCatalogue = {
   },
   TG_UPSTREAM_TIMEOUT: { status: 504, publicMessage: "The upstream service timed out.", exposeDetail: false },
 
+  // Workflow client (`tollgate token | proxy | forward`): answered by the local proxy, printed by the CLI.
+  // The detail is shown: the caller is the workflow itself, and the messages never carry a token.
+  TG_CLIENT_TOKEN_UNAVAILABLE: {
+    status: 502,
+    publicMessage: "The workflow's OIDC token could not be obtained.",
+    exposeDetail: true,
+  },
+  TG_CLIENT_GATEWAY_UNAVAILABLE: {
+    status: 502,
+    publicMessage: "The gateway could not be reached.",
+    exposeDetail: true,
+  },
+
+  // Tunnels and forward proxying (CONNECT, absolute-form http:// requests).
+  TG_PROXY_AUTH_REQUIRED: {
+    status: 407,
+    publicMessage: "Proxy authentication with an OIDC token is required.",
+    exposeDetail: false,
+  },
+  TG_PROXY_AUTH_INVALID: {
+    status: 407,
+    publicMessage: "The proxy credential is not valid.",
+    exposeDetail: false,
+  },
+  TG_TUNNEL_TARGET_INVALID: {
+    status: 400,
+    publicMessage: "The requested destination is not a valid host:port.",
+    // Thrown messages are fixed texts (never the caller's input), written to say what to send instead.
+    exposeDetail: true,
+  },
+  TG_TUNNEL_DESTINATION_FORBIDDEN: {
+    status: 403,
+    publicMessage: "This destination is not allowed.",
+    exposeDetail: false,
+  },
+  TG_TUNNEL_DESTINATION_UNREACHABLE: {
+    status: 502,
+    publicMessage: "The destination could not be reached.",
+    exposeDetail: false,
+  },
+  TG_TUNNEL_CONNECT_TIMEOUT: {
+    status: 504,
+    publicMessage: "The destination did not accept the connection in time.",
+    exposeDetail: false,
+  },
+
+  // Runner token broker: the request and its scope.
+  TG_BODY_TOO_LARGE: { status: 413, publicMessage: "The request body is too large.", exposeDetail: false },
+  TG_SCOPE_INVALID: { status: 400, publicMessage: "The scope is not valid.", exposeDetail: true },
+  TG_SCOPE_DENIED: { status: 403, publicMessage: "This scope is not allowed.", exposeDetail: false },
+
+  // Runner token broker: GitHub's answer, mapped and never echoed.
+  TG_GITHUB_NOT_FOUND: {
+    status: 404,
+    publicMessage: "The scope does not exist, or the broker's credential has no access to it.",
+    exposeDetail: false,
+  },
+  TG_GITHUB_CREDENTIAL_REJECTED: {
+    status: 502,
+    publicMessage: "GitHub rejected the broker's credential.",
+    exposeDetail: false,
+  },
+  TG_GITHUB_RATE_LIMITED: {
+    status: 503,
+    publicMessage: "GitHub's rate limit is exhausted; retry after the time in Retry-After.",
+    exposeDetail: false,
+  },
+  TG_GITHUB_TIMEOUT: { status: 504, publicMessage: "GitHub did not answer in time.", exposeDetail: false },
+  TG_GITHUB_UNAVAILABLE: {
+    status: 502,
+    publicMessage: "GitHub is unavailable or answered unexpectedly.",
+    exposeDetail: false,
+  },
+  TG_GITHUB_CONFLICT: {
+    status: 409,
+    publicMessage: "A runner with this name already exists in this scope.",
+    exposeDetail: false,
+  },
+  TG_GITHUB_REJECTED: {
+    status: 422,
+    publicMessage: "GitHub refused the runner settings.",
+    exposeDetail: false,
+  },
+
   // Server lifecycle.
   TG_SHUTTING_DOWN: { status: 503, publicMessage: "The gateway is shutting down.", exposeDetail: false },
   TG_INTERNAL: { status: 500, publicMessage: "Internal error.", exposeDetail: false },

@@ -28,7 +28,12 @@ export interface GatewayHarness {
  */
 export async function startGatewayHarness(
   configYaml: (issuerUrl: string) => string,
-  options: { secrets?: string[]; waitForKeys?: boolean; features?: FeatureFactory[]; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    secrets?: string[];
+    waitForKeys?: boolean;
+    features?: FeatureFactory[];
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<GatewayHarness> {
   const dir = await mkdtemp(join(tmpdir(), "tollgate-test-"));
   const issuer = await createDevIssuer({ host: "127.0.0.1", port: 0 });

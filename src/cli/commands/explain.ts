@@ -1,12 +1,15 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { decodeJwt } from "jose";
+import { brokerActionNames, explainBrokerRequest } from "../../broker/index.js";
+import type { BrokerAction } from "../../broker/types.js";
 import type { CompiledConfig, CompiledRoute } from "../../config/types.js";
 import { isTollgateError } from "../../errors/index.js";
 import { createTokenVerifier } from "../../oidc/index.js";
 import { evaluateAccess } from "../../policy/index.js";
 import type { CallerIdentity } from "../../policy/types.js";
 import { createRouteTable, normalizeRequestPath } from "../../proxy/index.js";
+import { explainConnect } from "../../tunnel/index.js";
 import { exitCodes, UsageError } from "../exit-codes.js";
 import { configPath, loadOrReport } from "../load-or-report.js";
 import { renderDecision } from "../render-decision.js";
@@ -19,6 +22,8 @@ interface ExplainOptions {
   route?: string;
   request?: string;
   host?: string;
+  broker?: string;
+  connect?: string;
 }
 
 /** `tollgate explain`: the decision for a token or claim set, condition by condition. */
@@ -35,6 +40,14 @@ export function registerExplain(program: Command, setExitCode: (code: number) =>
     .option("--route <name>", "explain access to this route")
     .option("--request <request>", 'explain the route a request reaches, e.g. "GET /artifacts/x"')
     .option("--host <host>", "with --request: the Host header")
+    .option(
+      "--connect <host:port>",
+      "explain a CONNECT (or forward-proxy request) to host:port: tunnel, destination, policy",
+    )
+    .option(
+      "--broker <action:scope>",
+      'explain a runner token broker request, e.g. "register:octo-org/octo-repo"',
+    )
     .addHelpText(
       "after",
       "\nWithout --route or --request, every route is explained; the exit code is 0 if any allows.",
@@ -47,6 +60,14 @@ export function registerExplain(program: Command, setExitCode: (code: number) =>
       if (config === undefined) return setExitCode(exitCodes.badConfig);
       const identity = await identityFrom(config, options);
       if (identity === undefined) return setExitCode(exitCodes.denied);
+      if (options.connect !== undefined) {
+        return setExitCode(
+          explainTunnel(config, options.connect, identity) ? exitCodes.ok : exitCodes.denied,
+        );
+      }
+      if (options.broker !== undefined) {
+        return setExitCode(explainBroker(config, options.broker, identity) ? exitCodes.ok : exitCodes.denied);
+      }
       const routes = selectRoutes(config, options);
       let anyAllowed = false;
       for (const { route, subject, methodAllowed } of routes) {
@@ -148,4 +169,91 @@ function selectRoutes(
     ];
   }
   return config.routes.map((route) => ({ route, subject: `route ${route.name}`, methodAllowed: true }));
+}
+
+/**
+ * `--broker ACTION:SCOPE`: the broker's decision steps (scope validation, global scope lists, grants),
+ * each with its reason. Returns whether the broker would serve the request.
+ */
+function explainBroker(config: CompiledConfig, request: string, identity: CallerIdentity): boolean {
+  const colon = request.indexOf(":");
+  const action = request.slice(0, colon) as BrokerAction;
+  if (colon < 0 || !brokerActionNames.includes(action)) {
+    throw new UsageError(
+      `--broker must look like ACTION:SCOPE with ACTION one of ${brokerActionNames.join(", ")}`,
+    );
+  }
+  const broker = config.compiledBroker;
+  if (broker === undefined) throw new UsageError("the configuration has no broker section");
+  const explained = explainBrokerRequest(broker, action, request.slice(colon + 1), identity);
+  const verdict = explained.allowed ? "ALLOW" : "DENY";
+  const lines = [`broker ${action} (authorization: ${broker.authorization}): ${verdict}`];
+  if (explained.scopeProblem !== undefined) {
+    lines.push(`  scope refused before any rule (400): ${explained.scopeProblem}`);
+  } else {
+    lines.push(`  scope: ${explained.scope!.text} (${explained.scope!.kind})`);
+    const scopes = explained.scopeDecision!;
+    lines.push(
+      `  scope lists (deny first, then allow): ${scopes.allowed ? "allowed" : "refused"} — ${scopes.detail}`,
+    );
+  }
+  for (const trace of explained.grants ?? []) {
+    const actions = broker.grants[trace.grant]?.actions.join(", ") ?? "";
+    if (!trace.actionListed) {
+      lines.push(`  grants[${trace.grant}] (actions: ${actions}): does not list ${action}`);
+      continue;
+    }
+    const decision = trace.decision!;
+    lines.push(
+      ...renderDecision(`grants[${trace.grant}] (actions: ${actions}) policies`, decision)
+        .split("\n")
+        .map((line) => `  ${line}`),
+    );
+    for (const scope of trace.scopes) {
+      lines.push(`    ${scope.ok ? "✓" : "✗"} scope ${JSON.stringify(scope.source)} → ${scope.expected}`);
+    }
+  }
+  const grant = explained.grantDecision;
+  if (grant !== undefined) {
+    lines.push(
+      grant.allowed
+        ? `  → allowed by grants[${grant.grant}]${grant.policy === undefined ? "" : ` (policy ${grant.policy})`}`
+        : `  → no grant admits it: ${grant.reason}`,
+    );
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return explained.allowed;
+}
+
+/**
+ * `--connect HOST:PORT`: which tunnels' destinations match (with the patterns), each tunnel's policy
+ * decision condition by condition, and what the gateway checks once it resolves a host name. Uses the
+ * gateway's own matching functions; resolves nothing. Returns whether some tunnel would carry it.
+ */
+function explainTunnel(config: CompiledConfig, authority: string, identity: CallerIdentity): boolean {
+  const explained = explainConnect(config.compiledTunnels, authority);
+  const target = explained.target;
+  if (target === undefined) {
+    process.stdout.write(
+      `CONNECT ${authority}: DENY — not a host:port the gateway accepts (400 TG_TUNNEL_TARGET_INVALID; IPv6 in brackets, no zone id)\n`,
+    );
+    return false;
+  }
+  const shown = target.text === authority ? target.text : `${authority} (read as ${target.text})`;
+  if (explained.candidates.length === 0) {
+    const why = explained.refusal ?? `${target.text} matches no tunnel's destinations`;
+    process.stdout.write(`CONNECT ${shown}: DENY — ${why} (403 TG_TUNNEL_DESTINATION_FORBIDDEN)\n`);
+    return false;
+  }
+  let allowed = false;
+  for (const { tunnel, patterns } of explained.candidates) {
+    const decision = evaluateAccess(tunnel.access, identity);
+    const matched = patterns.map((pattern) => pattern.text).join(", ");
+    process.stdout.write(
+      `${renderDecision(`CONNECT ${shown} → tunnel ${tunnel.name} (destinations ${matched})`, decision)}\n`,
+    );
+    allowed ||= decision.allow;
+  }
+  if (explained.resolutionNote !== undefined) process.stdout.write(`  note: ${explained.resolutionNote}\n`);
+  return allowed;
 }

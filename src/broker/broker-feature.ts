@@ -1,0 +1,330 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Dispatcher } from "undici";
+import { identityFromClaims } from "../audit/index.js";
+import type { AuditEvent, AuditEventName } from "../audit/types.js";
+import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
+import { sha256Hex } from "../lib/sha256.js";
+import type { VerifiedToken } from "../oidc/types.js";
+// The leaf module, not server/index.js: server/ imports this folder for its feature list.
+import { extractToken } from "../server/extract-token.js";
+import type {
+  FeatureContext,
+  FeatureDependencies,
+  FeatureFactory,
+  GatewayFeature,
+} from "../server/feature.js";
+import { createSingleFlight, createStateStore } from "../store/index.js";
+import { readBrokerCredential } from "./credentials.js";
+import { createGitHubApi } from "./github-api.js";
+import { evaluateGrants } from "./grants.js";
+import { parseBrokerBody, readRequestBody } from "./request-body.js";
+import { createRunnerTokenCache } from "./runner-token-cache.js";
+import { parseScope } from "./scope.js";
+import { evaluateScopeRules } from "./scope-rules.js";
+import type { BrokerAction, CompiledBroker, RunnerTokenKind } from "./types.js";
+
+/** The broker's endpoints, as github-runner-token-proxy serves them, plus JIT runner configs. */
+export const brokerPaths: Readonly<Record<string, BrokerAction>> = Object.freeze({
+  "/register": "register",
+  "/remove": "remove",
+  "/jitconfig": "jitconfig",
+});
+
+const auditEventOf: Readonly<Record<BrokerAction, AuditEventName>> = {
+  register: "runner.registration_token",
+  remove: "runner.remove_token",
+  jitconfig: "runner.jitconfig",
+};
+
+const tokenKindOf: Readonly<Record<"register" | "remove", RunnerTokenKind>> = {
+  register: "registration",
+  remove: "remove",
+};
+
+/** Tuning and test seams of the broker feature; the defaults are what `serve` runs. */
+export interface BrokerFeatureOptions {
+  /** Retries of idempotent GitHub calls. Default 2. */
+  maxRetries?: number;
+  /** First retry backoff (ms). Default 250. */
+  retryBaseMs?: number;
+  /** A cached token is refreshed this long before it expires. Default 5 min. */
+  freshMarginMs?: number;
+  /** First delay before the credential is checked again after a failed check (ms); doubles up to 60 s. Default 5 s. */
+  recheckMs?: number;
+  dispatcher?: Dispatcher;
+}
+
+/** Readiness of the broker's credential. */
+type CredentialState = "checking" | "ok" | "rejected" | "unreachable";
+
+/**
+ * Builds the broker feature factory. The broker answers `POST /register`, `POST /remove` (the
+ * github-runner-token-proxy surface, plus `expires_at`) and `POST /jitconfig` whenever a `broker`
+ * section (or, with no configuration file, the reference project's environment) is configured.
+ *
+ * Per request: method → caller's token (with `authorization: oidc`) → body → scope validation → global
+ * scope lists → grants → cache or GitHub → one audit event, for success and failure alike.
+ *
+ * @example
+ * startGateway(config, { features: [createBrokerFeatureFactory({ retryBaseMs: 10 })] });
+ */
+export function createBrokerFeatureFactory(options: BrokerFeatureOptions = {}): FeatureFactory {
+  return async (config, dependencies) => {
+    const broker = config.compiledBroker;
+    if (broker === undefined) return undefined;
+    return buildBroker(broker, config.store, dependencies, options);
+  };
+}
+
+/** The broker feature with default settings, as listed in the server's built-in features. */
+export const createBrokerFeature: FeatureFactory = createBrokerFeatureFactory();
+
+async function buildBroker(
+  broker: CompiledBroker,
+  storeSettings: { readonly kind: "memory" | "redis"; readonly url?: string },
+  dependencies: FeatureDependencies,
+  options: BrokerFeatureOptions,
+): Promise<GatewayFeature> {
+  const { logger, redactor, clock } = dependencies;
+  const reading = await readBrokerCredential(dependencies.env);
+  for (const secret of reading.secrets) redactor.register(secret);
+  for (const warning of reading.warnings) logger.warn({ component: "broker" }, warning);
+  const { credential } = reading;
+  if (broker.scopes.allow.length === 0) {
+    logger.warn(
+      { component: "broker", list: broker.scopes.allowOrigin },
+      "no scope is allowed (nothing is allowed by default), so the broker refuses every request; set ALLOWED_SCOPES or broker.allowed_scopes, e.g. octo-org;match:octo-org/.*",
+    );
+  }
+  if (credential.kind === "app" && credential.installationId === undefined) {
+    const enterprise = broker.scopes.allow.find((pattern) =>
+      pattern.source.toLowerCase().startsWith("enterprise:"),
+    );
+    if (enterprise !== undefined) {
+      logger.warn(
+        { component: "broker", entry: enterprise.source },
+        "enterprise scopes need a classic PAT with manage_runners:enterprise; GitHub App installation tokens cannot manage enterprise runners",
+      );
+    }
+  }
+
+  const store = createStateStore(storeSettings, { clock });
+  const api = createGitHubApi({
+    apiUrl: broker.apiUrl,
+    credential,
+    timeoutMs: broker.timeoutMs,
+    logger,
+    redactor,
+    clock,
+    env: dependencies.env,
+    ...(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }),
+    ...(options.retryBaseMs === undefined ? {} : { retryBaseMs: options.retryBaseMs }),
+    ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
+  });
+  const cache = createRunnerTokenCache({
+    store,
+    flights: createSingleFlight(),
+    clock,
+    logger,
+    keyPrefix: `tollgate:broker:v1:${sha256Hex(broker.apiUrl).slice(0, 12)}`,
+    ...(options.freshMarginMs === undefined ? {} : { freshMarginMs: options.freshMarginMs }),
+  });
+
+  let credentialState: CredentialState = "checking";
+  let lastError: string | undefined;
+  let recheck: NodeJS.Timeout | undefined;
+  let failedChecks = 0;
+  let closed = false;
+  const recheckBaseMs = options.recheckMs ?? 5_000;
+
+  function noteFailure(error: unknown): void {
+    if (!isTollgateError(error)) return;
+    if (error.code === "TG_GITHUB_CREDENTIAL_REJECTED") {
+      credentialState = "rejected";
+      lastError = error.code;
+      scheduleCheck();
+    }
+  }
+
+  function scheduleCheck(): void {
+    if (closed || recheck !== undefined) return;
+    const delay = Math.min(60_000, recheckBaseMs * 2 ** Math.min(failedChecks, 6));
+    recheck = setTimeout(() => {
+      recheck = undefined;
+      void checkCredential();
+    }, delay);
+    recheck.unref();
+  }
+
+  async function checkCredential(): Promise<void> {
+    try {
+      await api.checkCredential();
+      if (credentialState !== "ok") {
+        logger.info(
+          { component: "broker", credential: credential.kind, api_url: broker.apiUrl },
+          "GitHub credential works",
+        );
+      }
+      credentialState = "ok";
+      lastError = undefined;
+      failedChecks = 0;
+    } catch (error) {
+      failedChecks++;
+      const code = isTollgateError(error) ? error.code : "TG_INTERNAL";
+      credentialState = code === "TG_GITHUB_CREDENTIAL_REJECTED" ? "rejected" : "unreachable";
+      lastError = code;
+      logger.error(
+        { component: "broker", credential: credential.kind, error: code, detail: (error as Error).message },
+        "GitHub credential check failed; the broker is not ready",
+      );
+      scheduleCheck();
+    }
+  }
+  void checkCredential();
+
+  return {
+    name: "broker",
+
+    claimsRequest(req) {
+      const url = req.url ?? "";
+      const end = url.indexOf("?");
+      return Object.hasOwn(brokerPaths, end === -1 ? url : url.slice(0, end));
+    },
+
+    async handleRequest(req, res, context) {
+      const url = req.url ?? "";
+      const end = url.indexOf("?");
+      const action = brokerPaths[end === -1 ? url : url.slice(0, end)]!;
+      const event: AuditEvent = {
+        event: auditEventOf[action],
+        request_id: context.requestId,
+        decision: "deny",
+        reason: "",
+        client_ip: context.clientIp,
+        method: req.method ?? "",
+        path: action === "register" ? "/register" : action === "remove" ? "/remove" : "/jitconfig",
+      };
+      try {
+        const answer = await serve(action, req, context, event);
+        event.status = answer.status;
+        sendJson(res, answer.status, answer.body, context.requestId);
+      } catch (error) {
+        const response = toErrorResponse(error, context.requestId);
+        if (event.decision === "allow") event.decision = "error";
+        event.reason = response.body.error.code;
+        event.status = response.status;
+        if (isTollgateError(error)) event.detail = error.message;
+        noteFailure(error);
+        throw error;
+      } finally {
+        event.duration_ms = clock() - context.startedMs;
+        context.auditLog.emit(event);
+      }
+    },
+
+    readiness() {
+      return {
+        ready: credentialState === "ok",
+        detail: {
+          credential: credential.kind,
+          state: credentialState,
+          authorization: broker.authorization,
+          ...(lastError === undefined ? {} : { error: lastError }),
+        },
+      };
+    },
+
+    async close() {
+      closed = true;
+      if (recheck !== undefined) clearTimeout(recheck);
+      await api.close();
+      await store.close();
+    },
+  };
+
+  async function serve(
+    action: BrokerAction,
+    req: IncomingMessage,
+    context: FeatureContext,
+    event: AuditEvent,
+  ): Promise<{ status: number; body: unknown }> {
+    if (req.method !== "POST") {
+      throw new TollgateError("TG_METHOD_NOT_ALLOWED", `method ${req.method} not allowed on the broker`, {
+        headers: { allow: "POST" },
+      });
+    }
+    let verified: VerifiedToken | undefined;
+    if (broker.authorization === "oidc") {
+      const extracted = extractToken(req.headers, true);
+      if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
+      try {
+        verified = await context.verifier.verify(extracted.token);
+      } catch (error) {
+        // The hash of an unverified token still correlates a caller's attempts.
+        event.event = "auth.denied";
+        event.token_sha256 = sha256Hex(extracted.token);
+        throw error;
+      }
+      event.token_sha256 = verified.tokenSha256;
+      event.token_cached = verified.cached;
+      event.identity = identityFromClaims(verified.claims);
+    }
+
+    const body = parseBrokerBody(action, await readRequestBody(req));
+    const parsed = parseScope(body.scope);
+    if (parsed.problem !== undefined) throw new TollgateError("TG_SCOPE_INVALID", parsed.problem);
+    const scope = parsed.scope;
+    event.scope = scope.text;
+
+    const scopeDecision = evaluateScopeRules(broker.scopes, scope);
+    if (!scopeDecision.allowed)
+      throw new TollgateError("TG_SCOPE_DENIED", `${scopeDecision.reason}: ${scopeDecision.detail}`);
+    if (verified !== undefined) {
+      const identity = { issuer: verified.issuer, claims: verified.claims };
+      const grant = evaluateGrants(broker.grants, action, scope, identity);
+      if (grant.policy !== undefined) event.policy = grant.policy;
+      if (!grant.allowed)
+        throw new TollgateError(
+          "TG_POLICY_DENIED",
+          `${grant.reason} (action ${action}, scope ${scope.text})`,
+        );
+      event.reason = `allowed-by-grant[${grant.grant}]`;
+    } else {
+      event.reason = "allowed-by-scope-list";
+    }
+    event.decision = "allow";
+
+    if (action === "jitconfig") {
+      const settings = body.jit!;
+      event.runner_name = settings.name;
+      const jit = await api.generateJitConfig(scope, settings);
+      noteSuccess();
+      return { status: 201, body: { runner: jit.runner, encoded_jit_config: jit.encoded_jit_config } };
+    }
+    const kind = tokenKindOf[action];
+    const answer = await cache.get(kind, scope, () => api.createRunnerToken(scope, kind));
+    event.cache_hit = answer.cached;
+    if (!answer.cached) noteSuccess();
+    return { status: 200, body: { token: answer.token.token, expires_at: answer.token.expires_at } };
+  }
+
+  function noteSuccess(): void {
+    // A call that GitHub answered proves the credential, whatever the last check said.
+    if (credentialState !== "ok") {
+      credentialState = "ok";
+      lastError = undefined;
+      failedChecks = 0;
+    }
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, requestId: string): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+    "x-request-id": requestId,
+  });
+  res.end(text);
+}

@@ -1,0 +1,425 @@
+import { createAppAuth } from "@octokit/auth-app";
+import { request as octokitRequest } from "@octokit/request";
+import type { Logger } from "pino";
+import { Agent, type Dispatcher, EnvHttpProxyAgent, request, fetch as undiciFetch } from "undici";
+import type { Redactor } from "../audit/types.js";
+import { TollgateError } from "../errors/index.js";
+import { type Clock, systemClock } from "../lib/clock.js";
+import { createSingleFlight } from "../store/index.js";
+import type { BrokerCredential } from "./credentials.js";
+import {
+  githubFault,
+  isTransient,
+  neverSent,
+  type ResponseHeaders,
+  transportFault,
+} from "./github-faults.js";
+import { runnersPath } from "./scope.js";
+import type { JitConfig, JitConfigRequest, RunnerToken, RunnerTokenKind, Scope } from "./types.js";
+
+/** Options of {@link createGitHubApi}. */
+export interface GitHubApiOptions {
+  /** Base URL without a trailing slash: https://api.github.com or https://HOST/api/v3. */
+  apiUrl: string;
+  credential: BrokerCredential;
+  /** Deadline of one attempt, connection included (ms). */
+  timeoutMs: number;
+  logger: Logger;
+  /** Every installation token and minted runner token is registered here before it is used. */
+  redactor: Redactor;
+  clock?: Clock;
+  /** Proxy variables (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`) are read from here, as Go's client does. */
+  env?: NodeJS.ProcessEnv;
+  /** Retries of idempotent calls after a 5xx, a timeout or a failed connection. Default 2. */
+  maxRetries?: number;
+  /** First backoff (ms), doubled per retry, with jitter. Default 250. */
+  retryBaseMs?: number;
+  /** Test seam: the dispatcher used for every call. */
+  dispatcher?: Dispatcher;
+}
+
+/** A minted runner token with its expiry in milliseconds, for the cache. */
+export interface MintedRunnerToken extends RunnerToken {
+  readonly expiresAtMs: number;
+}
+
+/** The GitHub calls the broker makes. Every failure is a `TollgateError` with a `TG_GITHUB_*` code. */
+export interface GitHubApi {
+  /** `POST …/actions/runners/registration-token` or `…/remove-token` for the scope. */
+  createRunnerToken(scope: Scope, kind: RunnerTokenKind): Promise<MintedRunnerToken>;
+  /** `POST …/actions/runners/generate-jitconfig`. Never retried after it may have reached GitHub. */
+  generateJitConfig(scope: Scope, settings: JitConfigRequest): Promise<JitConfig>;
+  /** Proves the credential works: `GET /rate_limit` with a PAT, `GET /app` with an App's JWT. */
+  checkCredential(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** GitHub answers are small; a larger one is not GitHub's and is not read further. */
+const maxResponseBytes = 1024 * 1024;
+/** Installation tokens live an hour; a new one is fetched this long before the old one expires. */
+const installationTokenMarginMs = 5 * 60_000;
+/** Installations rarely move; the owner → installation id lookup is repeated after this long. */
+const installationLookupTtlMs = 60 * 60_000;
+const userAgent = "tollgate-runner-broker";
+const apiVersion = "2022-11-28";
+
+interface Answer {
+  status: number;
+  headers: ResponseHeaders;
+  json: unknown;
+}
+
+/**
+ * The broker's GitHub client on undici: bounded timeouts, bounded retries with jittered backoff for
+ * idempotent calls, and every GitHub error mapped by {@link githubFault} (never echoed). With a GitHub
+ * App, `@octokit/auth-app` signs the App JWT and exchanges it for installation tokens, which are cached
+ * in this process only (they are the privileged credential) until five minutes before they expire; when
+ * no installation id is configured, the installation of each scope's owner is looked up once and cached.
+ *
+ * @example
+ * const api = createGitHubApi({ apiUrl: "https://api.github.com", credential, timeoutMs: 10_000, logger, redactor });
+ * const { token, expires_at } = await api.createRunnerToken(scope, "registration");
+ */
+export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
+  const clock = options.clock ?? systemClock;
+  const { apiUrl, timeoutMs, logger, redactor, credential } = options;
+  const maxRetries = options.maxRetries ?? 2;
+  const retryBaseMs = options.retryBaseMs ?? 250;
+  const dispatcher = options.dispatcher ?? createDispatcher(timeoutMs, options.env ?? {});
+  const ownDispatcher = options.dispatcher === undefined;
+
+  async function callOnce(
+    method: "GET" | "POST",
+    path: string,
+    authorization: string,
+    body?: unknown,
+  ): Promise<Answer> {
+    const what = `${method} ${path}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(`${apiUrl}${path}`, {
+        method,
+        dispatcher,
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: {
+          accept: "application/vnd.github+json",
+          authorization,
+          "user-agent": userAgent,
+          "x-github-api-version": apiVersion,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw transportFault(error, what);
+    }
+    let text: string;
+    try {
+      text = await readLimited(response.body);
+    } catch (error) {
+      throw transportFault(error, what);
+    }
+    let json: unknown;
+    if (response.statusCode < 300) {
+      try {
+        json = JSON.parse(text);
+      } catch {
+        throw new TollgateError(
+          "TG_GITHUB_UNAVAILABLE",
+          `${what}: GitHub answered ${response.statusCode} with a body that is not JSON`,
+        );
+      }
+    }
+    return { status: response.statusCode, headers: response.headers, json };
+  }
+
+  /** One call, retried while the failure is transient and the call may be repeated. */
+  async function call(
+    method: "GET" | "POST",
+    path: string,
+    authorization: () => Promise<string>,
+    settings: { body?: unknown; idempotent: boolean },
+  ): Promise<Answer> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const answer = await callOnce(method, path, await authorization(), settings.body);
+        if (answer.status >= 300)
+          throw githubFault(answer.status, answer.headers, `${method} ${path}`, clock());
+        return answer;
+      } catch (error) {
+        const repeatable = settings.idempotent ? isTransient(error) : neverSent(error);
+        if (!repeatable || attempt >= maxRetries) throw error;
+        const delay = backoff(attempt, retryBaseMs);
+        logger.warn(
+          {
+            call: `${method} ${path}`,
+            attempt: attempt + 1,
+            delay_ms: delay,
+            error: (error as Error).message,
+          },
+          "GitHub call failed; retrying",
+        );
+        await sleep(delay);
+      }
+    }
+  }
+
+  const app = credential.kind === "app" ? createAppTokens(credential) : undefined;
+
+  function createAppTokens(appCredential: Extract<BrokerCredential, { kind: "app" }>) {
+    const installationTokens = new Map<string, string>();
+    const auth = createAppAuth({
+      appId: appCredential.appId,
+      privateKey: appCredential.privateKey,
+      request: octokitRequest.defaults({
+        baseUrl: apiUrl,
+        headers: { "user-agent": userAgent, "x-github-api-version": apiVersion },
+        request: {
+          fetch: (url: string, init: RequestInit) =>
+            undiciFetch(url, {
+              ...(init as object),
+              dispatcher,
+              signal: AbortSignal.timeout(timeoutMs),
+            } as never).catch((error: unknown) => {
+              // Octokit wraps what fetch throws; the cause is unwrapped again in `installationToken`.
+              throw transportFault(error, "POST /app/installations/{id}/access_tokens");
+            }),
+        },
+      }),
+      // Octokit's own cache keeps tokens 59 minutes by the wall clock; this one honours `expires_at` and
+      // the injected clock, and never leaves the process.
+      cache: {
+        get: (key: string) => {
+          const value = installationTokens.get(key);
+          const expiresAt = value === undefined ? Number.NaN : Date.parse(value.split("|")[2] ?? "");
+          if (value !== undefined && expiresAt - installationTokenMarginMs > clock()) return value;
+          installationTokens.delete(key);
+          return undefined as unknown as string;
+        },
+        set: (key: string, value: string) => {
+          installationTokens.set(key, value);
+        },
+      },
+      log: {
+        warn: (message: string) => logger.warn({ component: "github-app-auth" }, message),
+        debug: () => {},
+        info: () => {},
+        error: (message: string) => logger.error({ component: "github-app-auth" }, message),
+      },
+    });
+    const lookups = createSingleFlight();
+    const installationByOwner = new Map<string, { id: number; expiresAtMs: number }>();
+
+    async function appJwt(): Promise<string> {
+      const { token } = await auth({ type: "app" });
+      redactor.register(token);
+      return `Bearer ${token}`;
+    }
+
+    async function installationToken(installationId: number): Promise<string> {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { token } = await auth({ type: "installation", installationId });
+          redactor.register(token);
+          return `Bearer ${token}`;
+        } catch (error) {
+          let mapped = octokitFault(
+            error,
+            `POST /app/installations/${installationId}/access_tokens`,
+            clock(),
+          );
+          if (mapped.code === "TG_GITHUB_NOT_FOUND" && appCredential.installationId !== undefined) {
+            // The configured installation does not exist (any more): no scope can work, so it is the
+            // credential that is wrong, not the caller's scope.
+            mapped = new TollgateError(
+              "TG_GITHUB_CREDENTIAL_REJECTED",
+              `${mapped.message}; check GITHUB_APP_INSTALLATION_ID`,
+            );
+          }
+          if (!isTransient(mapped) || attempt >= maxRetries) throw mapped;
+          await sleep(backoff(attempt, retryBaseMs));
+        }
+      }
+    }
+
+    async function installationFor(scope: Scope): Promise<number> {
+      if (appCredential.installationId !== undefined) return appCredential.installationId;
+      if (scope.kind === "enterprise") {
+        throw new TollgateError(
+          "TG_GITHUB_NOT_FOUND",
+          "GitHub App installation tokens cannot manage enterprise runners; enterprise scopes need a classic PAT with manage_runners:enterprise",
+        );
+      }
+      const known = installationByOwner.get(scope.owner);
+      if (known !== undefined && known.expiresAtMs > clock()) return known.id;
+      return lookups.run(scope.owner, async () => {
+        const path =
+          scope.kind === "repo"
+            ? `/repos/${encodeURIComponent(scope.owner)}/${encodeURIComponent(scope.repo ?? "")}/installation`
+            : `/orgs/${encodeURIComponent(scope.owner)}/installation`;
+        const answer = await call("GET", path, appJwt, { idempotent: true });
+        const id = (answer.json as { id?: unknown } | null)?.id;
+        if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
+          throw new TollgateError("TG_GITHUB_UNAVAILABLE", `GET ${path}: the answer has no installation id`);
+        }
+        installationByOwner.set(scope.owner, { id, expiresAtMs: clock() + installationLookupTtlMs });
+        return id;
+      });
+    }
+
+    return {
+      appJwt,
+      installationToken,
+      async authorizationFor(scope: Scope): Promise<string> {
+        return installationToken(await installationFor(scope));
+      },
+      forget(scope: Scope): void {
+        installationByOwner.delete(scope.owner);
+      },
+    };
+  }
+
+  async function authorizationFor(scope: Scope): Promise<string> {
+    if (credential.kind === "pat") return `Bearer ${credential.token}`;
+    return app!.authorizationFor(scope);
+  }
+
+  async function scoped<T>(scope: Scope, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      // A 404 with a looked-up installation may mean the App was uninstalled there; look it up again next time.
+      if (app !== undefined && error instanceof TollgateError && error.code === "TG_GITHUB_NOT_FOUND")
+        app.forget(scope);
+      throw error;
+    }
+  }
+
+  return {
+    createRunnerToken(scope, kind) {
+      const path = `${runnersPath(scope)}/${kind === "registration" ? "registration-token" : "remove-token"}`;
+      return scoped(scope, async () => {
+        // Minting a registration or removal token twice is harmless (GitHub hands out an equivalent one),
+        // so the call counts as idempotent for retries.
+        const answer = await call("POST", path, () => authorizationFor(scope), { idempotent: true });
+        const body = answer.json as { token?: unknown; expires_at?: unknown } | null;
+        const token = body?.token;
+        const expiresAt = body?.expires_at;
+        const expiresAtMs = typeof expiresAt === "string" ? Date.parse(expiresAt) : Number.NaN;
+        if (
+          typeof token !== "string" ||
+          token.length === 0 ||
+          token.length > 1024 ||
+          Number.isNaN(expiresAtMs)
+        ) {
+          throw new TollgateError(
+            "TG_GITHUB_UNAVAILABLE",
+            `POST ${path}: the answer has no token or expires_at`,
+          );
+        }
+        redactor.register(token);
+        return { token, expires_at: expiresAt as string, expiresAtMs };
+      });
+    },
+
+    generateJitConfig(scope, settings) {
+      const path = `${runnersPath(scope)}/generate-jitconfig`;
+      return scoped(scope, async () => {
+        const answer = await call("POST", path, () => authorizationFor(scope), {
+          idempotent: false,
+          body: {
+            name: settings.name,
+            runner_group_id: settings.runnerGroupId,
+            labels: settings.labels,
+            work_folder: settings.workFolder,
+          },
+        });
+        const body = answer.json as { runner?: unknown; encoded_jit_config?: unknown } | null;
+        const runner = body?.runner;
+        const encoded = body?.encoded_jit_config;
+        if (
+          typeof runner !== "object" ||
+          runner === null ||
+          Array.isArray(runner) ||
+          typeof encoded !== "string" ||
+          encoded.length === 0
+        ) {
+          throw new TollgateError(
+            "TG_GITHUB_UNAVAILABLE",
+            `POST ${path}: the answer has no runner or encoded_jit_config`,
+          );
+        }
+        return { runner: runner as Record<string, unknown>, encoded_jit_config: encoded };
+      });
+    },
+
+    async checkCredential() {
+      if (credential.kind === "pat") {
+        await call("GET", "/rate_limit", async () => `Bearer ${credential.token}`, { idempotent: true });
+        return;
+      }
+      await call("GET", "/app", app!.appJwt, { idempotent: true });
+      if (credential.installationId !== undefined) await app!.installationToken(credential.installationId);
+    },
+
+    async close() {
+      if (ownDispatcher) await dispatcher.close();
+    },
+  };
+}
+
+/**
+ * The dispatcher of every GitHub call: connection and response timeouts bounded by the call's deadline,
+ * and the proxy variables honoured (github-runner-token-proxy uses Go's `ProxyFromEnvironment`).
+ */
+function createDispatcher(timeoutMs: number, env: NodeJS.ProcessEnv): Dispatcher {
+  const timeouts = {
+    connect: { timeout: Math.min(timeoutMs, 10_000) },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  };
+  const httpsProxy = env.HTTPS_PROXY ?? env.https_proxy;
+  const httpProxy = env.HTTP_PROXY ?? env.http_proxy;
+  if ((httpsProxy ?? "") === "" && (httpProxy ?? "") === "") return new Agent(timeouts);
+  return new EnvHttpProxyAgent({
+    ...timeouts,
+    ...(httpsProxy ? { httpsProxy } : {}),
+    ...(httpProxy ? { httpProxy } : {}),
+    noProxy: env.NO_PROXY ?? env.no_proxy ?? "",
+  });
+}
+
+/** An error from `@octokit/auth-app` (a `RequestError` with status and headers, or a wrapped fetch failure). */
+function octokitFault(error: unknown, what: string, nowMs: number): TollgateError {
+  if (error instanceof TollgateError) return error;
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof TollgateError) return cause;
+  const status = (error as { status?: unknown } | null)?.status;
+  const headers = (error as { response?: { headers?: ResponseHeaders } } | null)?.response?.headers;
+  if (typeof status === "number" && headers !== undefined) return githubFault(status, headers, what, nowMs);
+  return transportFault(error, what);
+}
+
+async function readLimited(body: Dispatcher.ResponseData["body"]): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxResponseBytes) {
+      body.destroy();
+      throw new TollgateError("TG_GITHUB_UNAVAILABLE", `GitHub's answer exceeds ${maxResponseBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** Exponential backoff with full jitter: attempt 0 waits up to `base`, then `2·base`, capped at 5 s. */
+function backoff(attempt: number, baseMs: number): number {
+  const ceiling = Math.min(5_000, baseMs * 2 ** attempt);
+  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

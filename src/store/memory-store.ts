@@ -1,0 +1,66 @@
+import { type Clock, systemClock } from "../lib/clock.js";
+import type { StateStore } from "./types.js";
+
+/** Options of {@link createMemoryStore}. */
+export interface MemoryStoreOptions {
+  clock?: Clock;
+  /** Largest number of entries kept; beyond it, expired entries go first, then the oldest. Default 10,000. */
+  maxEntries?: number;
+}
+
+interface Entry {
+  value: string;
+  expiresAtMs: number;
+}
+
+/**
+ * The in-process {@link StateStore}: a `Map` with a time to live per entry, bounded in size. Expired
+ * entries are dropped when read and whenever the store is full, so no timer runs.
+ *
+ * @example
+ * const store = createMemoryStore({ clock: () => now });
+ * await store.set("broker:registration:octo-org", JSON.stringify(token), 55 * 60_000);
+ * await store.get("broker:registration:octo-org");
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): StateStore {
+  const clock = options.clock ?? systemClock;
+  const maxEntries = Math.max(1, options.maxEntries ?? 10_000);
+  const entries = new Map<string, Entry>();
+
+  function makeRoom(now: number): void {
+    if (entries.size < maxEntries) return;
+    for (const [key, entry] of entries) if (entry.expiresAtMs <= now) entries.delete(key);
+    // Map iteration follows insertion order, and `set` re-inserts, so the first key is the oldest write.
+    while (entries.size >= maxEntries) {
+      const oldest = entries.keys().next().value;
+      if (oldest === undefined) break;
+      entries.delete(oldest);
+    }
+  }
+
+  return {
+    kind: "memory",
+    async get(key) {
+      const entry = entries.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.expiresAtMs <= clock()) {
+        entries.delete(key);
+        return undefined;
+      }
+      return entry.value;
+    },
+    async set(key, value, ttlMs) {
+      entries.delete(key);
+      if (!(ttlMs > 0)) return;
+      const now = clock();
+      makeRoom(now);
+      entries.set(key, { value, expiresAtMs: now + ttlMs });
+    },
+    async delete(key) {
+      entries.delete(key);
+    },
+    async close() {
+      entries.clear();
+    },
+  };
+}

@@ -1,0 +1,275 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { AuditEvent } from "../audit/types.js";
+import type { CompiledConfig } from "../config/types.js";
+import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
+import type {
+  FeatureContext,
+  FeatureDependencies,
+  FeatureFactory,
+  GatewayFeature,
+} from "../server/feature.js";
+import { type AdmissionParts, admit } from "./admission.js";
+import { parseAuthority } from "./destination-check.js";
+import { type DialAddress, systemDial, systemLookup } from "./dial.js";
+import { forwardHttp, isAbsoluteForm, parseAbsoluteTarget } from "./forward-http.js";
+import { answerConnectError } from "./raw-response.js";
+import { type SplicedTunnel, spliceSockets } from "./splice.js";
+import type { CompiledTunnel, LookupAll } from "./types.js";
+
+/** Options of {@link createTunnelFeatureFactory}: the outside world the tunnel feature talks to. */
+export interface TunnelFeatureOptions {
+  /** The resolver; default the system's (`dns.lookup`, every address). Tests inject one. */
+  readonly lookup?: LookupAll;
+  /** Opens the connection to a checked address; default `net.connect`. Tests observe dials with it. */
+  readonly dial?: DialAddress;
+}
+
+/** What a request target longer than this is cut to in audit events. */
+const maxAuditedTarget = 512;
+/** The longest a graceful stop waits for tunnels to finish closing. */
+const shutdownWaitMs = 3_000;
+
+const connectEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
+
+/**
+ * The tunnel feature's factory with its outside world injected. `undefined` (feature off) when the
+ * configuration has no tunnels.
+ *
+ * @example
+ * startGateway(config, { features: [createTunnelFeatureFactory({ lookup: fakeResolver })] });
+ */
+export function createTunnelFeatureFactory(options: TunnelFeatureOptions = {}): FeatureFactory {
+  return (config, dependencies) =>
+    config.compiledTunnels.length === 0 ? undefined : createTunnelFeature(config, dependencies, options);
+}
+
+/** The built-in tunnel feature (system resolver), as `builtInFeatures` lists it. */
+export const tunnelFeature: FeatureFactory = createTunnelFeatureFactory();
+
+/**
+ * CONNECT tunnels and absolute-form forward proxying to allow-listed destinations. Every request goes
+ * through {@link admit} (credential → destinations → policy → one resolution, every address checked →
+ * connection to exactly the checked address) and produces one audit event; an opened tunnel produces
+ * `tunnel.open` and, when it ends, `tunnel.close` with bytes both ways, duration and why it closed.
+ */
+export function createTunnelFeature(
+  config: CompiledConfig,
+  dependencies: FeatureDependencies,
+  options: TunnelFeatureOptions = {},
+): GatewayFeature {
+  const { auditLog, logger, clock } = dependencies;
+  const tunnels: readonly CompiledTunnel[] = config.compiledTunnels;
+  const lookup = options.lookup ?? systemLookup;
+  const dial = options.dial ?? systemDial;
+  /** Tunnels carrying traffic. */
+  const open = new Set<SplicedTunnel>();
+  /** CONNECTs and forwarded requests still being decided or dialled: aborted on shutdown. */
+  const pending = new Set<AbortController>();
+  let closing = false;
+  let allClosed: (() => void) | undefined;
+
+  const partsFor = (context: FeatureContext): AdmissionParts => ({
+    tunnels,
+    verifier: context.verifier,
+    lookup,
+    dial,
+    clock,
+  });
+
+  function shuttingDown(): TollgateError {
+    return new TollgateError("TG_SHUTTING_DOWN", "gateway is shutting down");
+  }
+
+  async function connect(req: IncomingMessage, socket: Socket, head: Buffer, context: FeatureContext) {
+    const event: AuditEvent = {
+      event: "tunnel.open",
+      request_id: context.requestId,
+      decision: "deny",
+      reason: "",
+      client_ip: context.clientIp,
+      method: "CONNECT",
+      destination: truncate(req.url ?? ""),
+    };
+    const controller = new AbortController();
+    // The client hung up while we decided or dialled: stop, there is nobody left to answer.
+    const onGone = () =>
+      controller.abort(new TollgateError("TG_BAD_REQUEST", "client closed the connection"));
+    socket.once("close", onGone);
+    socket.on("error", ignore);
+    pending.add(controller);
+    let upstream: Socket | undefined;
+    try {
+      if (closing) throw shuttingDown();
+      const target = parseAuthority(req.url ?? "");
+      if (target === undefined) {
+        throw new TollgateError(
+          "TG_TUNNEL_TARGET_INVALID",
+          "the CONNECT target must be host:port (IPv6 addresses in brackets, no zone id)",
+        );
+      }
+      event.destination = target.text;
+      const admission = await admit(partsFor(context), req.headers, target, event, controller.signal);
+      upstream = admission.upstream;
+      if (controller.signal.aborted) throw controller.signal.reason;
+      if (closing) throw shuttingDown();
+      pending.delete(controller);
+      socket.off("close", onGone);
+      socket.write(connectEstablished);
+      if (head.length > 0) upstream.write(head);
+      event.decision = "allow";
+      event.reason = "allowed-by-policy";
+      event.status = 200;
+      event.duration_ms = clock() - context.startedMs;
+      auditLog.emit(event);
+      startTunnel(socket, upstream, admission.tunnel, event);
+    } catch (error) {
+      pending.delete(controller);
+      socket.off("close", onGone);
+      upstream?.destroy();
+      const gone = controller.signal.aborted && !closing;
+      const answered = gone
+        ? { code: "client-closed", status: 499 }
+        : answerConnectError(socket, error, context.requestId);
+      if (gone) socket.destroy();
+      finishRefusal(event, error, answered, context);
+    }
+  }
+
+  function startTunnel(client: Socket, upstream: Socket, tunnel: CompiledTunnel, opened: AuditEvent): void {
+    const openedAt = clock();
+    const spliced = spliceSockets(client, upstream, {
+      idleTimeoutMs: tunnel.idleTimeoutMs,
+      maxLifetimeMs: tunnel.maxLifetimeMs,
+      onClose: (stats) => {
+        open.delete(spliced);
+        const closed: AuditEvent = {
+          event: "tunnel.close",
+          request_id: opened.request_id,
+          decision: "allow",
+          reason: stats.reason,
+          tunnel: tunnel.name,
+          bytes_in: stats.bytesIn,
+          bytes_out: stats.bytesOut,
+          duration_ms: clock() - openedAt,
+        };
+        for (const key of [
+          "policy",
+          "identity",
+          "token_sha256",
+          "client_ip",
+          "destination",
+          "upstream",
+        ] as const) {
+          if (opened[key] !== undefined) (closed as unknown as Record<string, unknown>)[key] = opened[key];
+        }
+        auditLog.emit(closed);
+        if (closing && open.size === 0) allClosed?.();
+      },
+    });
+    open.add(spliced);
+  }
+
+  function finishRefusal(
+    event: AuditEvent,
+    error: unknown,
+    answered: { code: string; status: number },
+    context: FeatureContext,
+  ): void {
+    if (event.decision === "allow") event.decision = "error";
+    else if (isTollgateError(error) && error.status >= 500) event.decision = "error";
+    if (event.reason === "") event.reason = answered.code;
+    event.status = answered.status;
+    if (isTollgateError(error)) event.detail = error.message;
+    else
+      logger.error({ err: error, request_id: context.requestId }, "unexpected error in the tunnel feature");
+    event.duration_ms = clock() - context.startedMs;
+    auditLog.emit(event);
+  }
+
+  return {
+    name: "tunnels",
+    claimsRequest: (req) => isAbsoluteForm(req.url),
+    async handleRequest(req: IncomingMessage, res: ServerResponse, context: FeatureContext) {
+      const rawUrl = req.url ?? "";
+      const event: AuditEvent = {
+        event: "gateway.request",
+        request_id: context.requestId,
+        decision: "deny",
+        reason: "",
+        client_ip: context.clientIp,
+        method: req.method ?? "",
+        destination: truncate(rawUrl),
+      };
+      const controller = new AbortController();
+      const onGone = () =>
+        controller.abort(new TollgateError("TG_BAD_REQUEST", "client closed the connection"));
+      res.once("close", onGone);
+      pending.add(controller);
+      try {
+        if (closing) throw shuttingDown();
+        const absolute = parseAbsoluteTarget(rawUrl);
+        event.destination = absolute.target.text;
+        event.path = truncate(absolute.path);
+        const admission = await admit(
+          partsFor(context),
+          req.headers,
+          absolute.target,
+          event,
+          controller.signal,
+        );
+        pending.delete(controller);
+        event.decision = "allow";
+        event.reason = "allowed-by-policy";
+        const result = await forwardHttp(
+          req,
+          res,
+          admission.upstream,
+          absolute,
+          admission.tunnel.idleTimeoutMs,
+        );
+        event.status = result.status;
+        event.bytes_in = result.bytesIn;
+        event.bytes_out = result.bytesOut;
+        event.duration_ms = clock() - context.startedMs;
+        auditLog.emit(event);
+      } catch (error) {
+        const response = toErrorResponse(error, context.requestId);
+        finishRefusal(event, error, { code: response.body.error.code, status: response.status }, context);
+        // The server answers with the catalogue's status and body (407 with Proxy-Authenticate).
+        throw isTollgateError(error)
+          ? error
+          : new TollgateError("TG_INTERNAL", "tunnel feature failed", { cause: error });
+      } finally {
+        pending.delete(controller);
+        res.off("close", onGone);
+      }
+    },
+    handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, context: FeatureContext) {
+      void connect(req, socket as Socket, head, context);
+    },
+    async close() {
+      closing = true;
+      for (const controller of pending) controller.abort(shuttingDown());
+      if (open.size === 0) return;
+      const done = new Promise<void>((resolve) => {
+        allClosed = resolve;
+      });
+      for (const tunnel of [...open]) tunnel.close("shutdown");
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, shutdownWaitMs);
+      });
+      await Promise.race([done, waited]);
+      clearTimeout(timer);
+      if (open.size > 0) logger.warn({ open: open.size }, "tunnels still open after the shutdown wait");
+    },
+  };
+}
+
+function truncate(text: string): string {
+  return text.length > maxAuditedTarget ? `${text.slice(0, maxAuditedTarget)}…` : text;
+}
+
+function ignore(): void {}

@@ -1,0 +1,270 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type BrokerHarness, noneBrokerYaml, startBrokerHarness } from "./broker-harness.js";
+
+let broker: BrokerHarness;
+
+beforeAll(async () => {
+  broker = await startBrokerHarness({ yaml: (_issuer, api) => noneBrokerYaml(api) });
+  await broker.waitReady();
+});
+
+afterAll(async () => {
+  await broker.close();
+});
+
+const tokenPath = (scope: string, kind = "registration-token") =>
+  scope.includes("/") ? `/repos/${scope}/actions/runners/${kind}` : `/orgs/${scope}/actions/runners/${kind}`;
+
+describe("the github-runner-token-proxy surface", () => {
+  it("POST /register answers {token, expires_at} for a repository", async () => {
+    const answer = await broker.call("/register", { scope: "octocat/hello" });
+    expect(answer.status).toBe(200);
+    expect(Object.keys(answer.json).sort()).toEqual(["expires_at", "token"]);
+    expect(broker.double.issued).toContain(answer.json.token);
+    expect(Date.parse(answer.json.expires_at as string)).toBeGreaterThan(Date.now());
+    expect(answer.headers.get("cache-control")).toBe("no-store");
+    expect(broker.double.count("POST", tokenPath("octocat/hello"))).toBe(1);
+  });
+
+  it("POST /remove answers a removal token from the remove-token endpoint", async () => {
+    const answer = await broker.call("/remove", { scope: "octocat/hello" });
+    expect(answer.status).toBe(200);
+    expect(broker.double.count("POST", tokenPath("octocat/hello", "remove-token"))).toBe(1);
+    const registration = await broker.call("/register", { scope: "octocat/hello" });
+    expect(answer.json.token).not.toBe(registration.json.token);
+  });
+
+  it("an organisation scope uses the orgs endpoint, an enterprise scope the enterprises endpoint", async () => {
+    expect((await broker.call("/register", { scope: "octo-org" })).status).toBe(200);
+    expect(broker.double.count("POST", "/orgs/octo-org/actions/runners/registration-token")).toBe(1);
+    expect((await broker.call("/register", { scope: "enterprise:octo-corp" })).status).toBe(200);
+    expect(broker.double.count("POST", "/enterprises/octo-corp/actions/runners/registration-token")).toBe(1);
+  });
+
+  it("accepts curl --data's form content type (the reference README's example)", async () => {
+    const answer = await broker.call("/register", '{"scope":"octo-org/octo-repo"}', {
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+    });
+    expect(answer.status).toBe(200);
+  });
+
+  it("answers 405 with Allow: POST for another method", async () => {
+    const answer = await broker.call("/register", undefined, { method: "GET" });
+    expect(answer.status).toBe(405);
+    expect(answer.headers.get("allow")).toBe("POST");
+    expect(answer.json).toMatchObject({ error: { code: "TG_METHOD_NOT_ALLOWED" } });
+  });
+
+  it("claims exactly its paths: /register/ and /registerx are not the broker", async () => {
+    expect((await broker.call("/register/", { scope: "octo-org" })).json).toMatchObject({
+      error: { code: "TG_ROUTE_NOT_FOUND" },
+    });
+    expect((await broker.call("/registerx", { scope: "octo-org" })).json).toMatchObject({
+      error: { code: "TG_ROUTE_NOT_FOUND" },
+    });
+    expect((await broker.call("/register?via=query", { scope: "octo-org" })).status).toBe(200);
+  });
+});
+
+describe("request bodies", () => {
+  const refused = [
+    ["unknown field", '{"scope":"octo-org","extra":1}', 400, "TG_BAD_REQUEST"],
+    ["non-string scope", '{"scope":42}', 400, "TG_BAD_REQUEST"],
+    ["array scope", '{"scope":["octo-org"]}', 400, "TG_BAD_REQUEST"],
+    ["missing scope", "{}", 400, "TG_BAD_REQUEST"],
+    ["not JSON", "scope=octo-org", 400, "TG_BAD_REQUEST"],
+    ["a JSON array", '["octo-org"]', 400, "TG_BAD_REQUEST"],
+    ["trailing data", '{"scope":"octo-org"} {}', 400, "TG_BAD_REQUEST"],
+    ["field name in another case", '{"Scope":"octo-org"}', 400, "TG_BAD_REQUEST"],
+    ["a path in the scope", '{"scope":"octo-org/../payroll"}', 400, "TG_SCOPE_INVALID"],
+    ["an encoded scope", '{"scope":"octo-org%2Fpayroll"}', 400, "TG_SCOPE_INVALID"],
+    ["a denied scope", '{"scope":"octo-org/payroll"}', 403, "TG_SCOPE_DENIED"],
+    ["a denied scope in another case", '{"scope":"Octo-Org/PAYROLL"}', 403, "TG_SCOPE_DENIED"],
+    ["a scope not allowed", '{"scope":"other-org"}', 403, "TG_SCOPE_DENIED"],
+  ] as const;
+  for (const [name, body, status, code] of refused) {
+    it(`refuses ${name} (${status} ${code}) before any GitHub call`, async () => {
+      const before = broker.double.calls.length;
+      const answer = await broker.call("/register", body);
+      expect(answer.status).toBe(status);
+      expect(answer.json).toMatchObject({ error: { code } });
+      expect(broker.double.calls.length).toBe(before);
+    });
+  }
+
+  it("accepts the allowed twin of those bodies", async () => {
+    expect((await broker.call("/register", '{"scope":"octo-org/octo-repo"}')).status).toBe(200);
+  });
+
+  it("refuses a body over 64 KiB with 413, and accepts one just under", async () => {
+    const big = JSON.stringify({ scope: `octo-org${" ".repeat(64 * 1024)}` });
+    expect((await broker.call("/register", big)).status).toBe(413);
+    const padded = `{"scope":"octo-org"}${" ".repeat(64 * 1024 - 30)}`;
+    expect((await broker.call("/register", padded)).status).toBe(200);
+  });
+
+  it("never repeats the caller's input in an error", async () => {
+    const answer = await broker.call("/register", '{"scope":"octo-org/<script>x</script>"}');
+    expect(answer.status).toBe(400);
+    expect(answer.text).not.toContain("script");
+  });
+});
+
+describe("caching: one GitHub call per scope and kind", () => {
+  it("serves 200 sequential requests for one scope with one GitHub call", async () => {
+    const path = tokenPath("octo-org/octo-repo");
+    const before = broker.double.count("POST", path);
+    const tokens = new Set<unknown>();
+    for (let i = 0; i < 200; i++)
+      tokens.add((await broker.call("/register", { scope: "octo-org/octo-repo" })).json.token);
+    expect(tokens.size).toBe(1);
+    expect(broker.double.count("POST", path)).toBe(before === 0 ? 1 : before);
+  });
+
+  it("shares one GitHub call between 50 concurrent misses", async () => {
+    broker.double.fault({
+      path: "/repos/octo-org/a1/actions/runners/registration-token",
+      status: 201,
+      delayMs: 50,
+      body: { token: "SLOWTOKEN1234567890", expires_at: new Date(Date.now() + 3_600_000).toISOString() },
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => broker.call("/register", { scope: "octo-org/a1" })),
+    );
+    expect(
+      answers.every((answer) => answer.status === 200 && answer.json.token === "SLOWTOKEN1234567890"),
+    ).toBe(true);
+    expect(broker.double.count("POST", "/repos/octo-org/a1/actions/runners/registration-token")).toBe(1);
+  });
+
+  it("does not share between scopes or kinds", async () => {
+    const before = broker.double.calls.length;
+    await Promise.all([
+      broker.call("/register", { scope: "octo-org/b1" }),
+      broker.call("/register", { scope: "octo-org/b2" }),
+      broker.call("/remove", { scope: "octo-org/b1" }),
+    ]);
+    // b1 and b2 do not exist at the double (404), which is not cached either: three calls.
+    expect(broker.double.calls.length - before).toBe(3);
+  });
+
+  it("a scope written in another case is the same cached scope", async () => {
+    const first = await broker.call("/register", { scope: "octo-org/octo-repo" });
+    const before = broker.double.calls.length;
+    const second = await broker.call("/register", { scope: "OCTO-ORG/Octo-Repo" });
+    expect(second.json.token).toBe(first.json.token);
+    expect(broker.double.calls.length).toBe(before);
+  });
+});
+
+describe("POST /jitconfig", () => {
+  const settings = { scope: "octo-org/octo-repo", name: "runner-1", labels: ["self-hosted", "linux", "x64"] };
+
+  it("forwards to generate-jitconfig with GitHub's defaults and answers {runner, encoded_jit_config}", async () => {
+    const answer = await broker.call("/jitconfig", settings);
+    expect(answer.status).toBe(201);
+    expect(Object.keys(answer.json).sort()).toEqual(["encoded_jit_config", "runner"]);
+    expect(answer.json.runner).toMatchObject({ name: "runner-1", runner_group_id: 1 });
+    const sent = broker.double.calls.findLast((call) => call.path.endsWith("/generate-jitconfig"));
+    expect(sent).toMatchObject({
+      path: "/repos/octo-org/octo-repo/actions/runners/generate-jitconfig",
+      body: {
+        name: "runner-1",
+        runner_group_id: 1,
+        labels: ["self-hosted", "linux", "x64"],
+        work_folder: "_work",
+      },
+    });
+  });
+
+  it("is never cached: two runners, two GitHub calls, two configs", async () => {
+    const before = broker.double.count("POST", /generate-jitconfig$/);
+    const a = await broker.call("/jitconfig", { ...settings, name: "runner-2" });
+    const b = await broker.call("/jitconfig", { ...settings, name: "runner-3" });
+    expect(a.json.encoded_jit_config).not.toBe(b.json.encoded_jit_config);
+    expect(broker.double.count("POST", /generate-jitconfig$/) - before).toBe(2);
+  });
+
+  it("maps a taken name to 409 without retrying (creating a runner is not idempotent)", async () => {
+    const before = broker.double.count("POST", /generate-jitconfig$/);
+    const answer = await broker.call("/jitconfig", { ...settings, name: "runner-1" });
+    expect(answer.status).toBe(409);
+    expect(answer.json).toMatchObject({ error: { code: "TG_GITHUB_CONFLICT" } });
+    expect(broker.double.count("POST", /generate-jitconfig$/) - before).toBe(1);
+  });
+
+  it("maps an unknown runner group to 422", async () => {
+    const answer = await broker.call("/jitconfig", { ...settings, name: "runner-9", runner_group_id: 77 });
+    expect(answer.status).toBe(422);
+    expect(answer.json).toMatchObject({ error: { code: "TG_GITHUB_REJECTED" } });
+  });
+
+  const invalid = [
+    ["no name", { scope: "octo-org", labels: ["x"] }],
+    ["a name with a space", { ...settings, name: "runner 1" }],
+    ["no labels", { ...settings, labels: [] }],
+    ["a label with a comma", { ...settings, labels: ["a,b"] }],
+    ["a repeated label", { ...settings, labels: ["a", "a"] }],
+    ["a fractional runner group", { ...settings, runner_group_id: 1.5 }],
+    ["a work folder above the runner", { ...settings, work_folder: "../etc" }],
+    ["an absolute work folder", { ...settings, work_folder: "/etc" }],
+    ["an unknown field", { ...settings, ephemeral: true }],
+  ] as const;
+  for (const [name, body] of invalid) {
+    it(`refuses ${name} with 400 before any GitHub call`, async () => {
+      const before = broker.double.calls.length;
+      const answer = await broker.call("/jitconfig", body);
+      expect(answer.status).toBe(400);
+      expect(answer.json).toMatchObject({ error: { code: "TG_BAD_REQUEST" } });
+      expect(broker.double.calls.length).toBe(before);
+    });
+  }
+
+  it("accepts a relative work folder and an explicit group (the valid twin)", async () => {
+    const answer = await broker.call("/jitconfig", {
+      ...settings,
+      name: "runner-4",
+      work_folder: "work/jobs",
+      runner_group_id: 1,
+    });
+    expect(answer.status).toBe(201);
+  });
+
+  it("refuses registration-only fields on /register", async () => {
+    expect((await broker.call("/register", { scope: "octo-org", name: "x" })).status).toBe(400);
+  });
+});
+
+describe("audit events", () => {
+  it("writes one event per decision with scope, decision and cache use, never a token", async () => {
+    await broker.call("/register", { scope: "octo-org" });
+    await broker.call("/register", { scope: "octo-org/payroll" });
+    await broker.call("/jitconfig", { scope: "octo-org/octo-repo", name: "audited-1", labels: ["x"] });
+    const events = await broker.gateway.auditEvents();
+    const runner = events.filter((event) => String(event.event).startsWith("runner."));
+    const lastRegistration = runner.filter((event) => event.event === "runner.registration_token").slice(-2);
+    expect(lastRegistration[0]).toMatchObject({
+      decision: "allow",
+      reason: "allowed-by-scope-list",
+      scope: "octo-org",
+      cache_hit: true,
+      status: 200,
+    });
+    expect(lastRegistration[1]).toMatchObject({
+      decision: "deny",
+      reason: "TG_SCOPE_DENIED",
+      scope: "octo-org/payroll",
+      status: 403,
+    });
+    expect(lastRegistration[1]!.detail).toContain('denied_scopes entry "octo-org/payroll"');
+    expect(runner.at(-1)).toMatchObject({
+      event: "runner.jitconfig",
+      decision: "allow",
+      runner_name: "audited-1",
+      status: 201,
+    });
+    const output = await broker.gateway.allOutput();
+    for (const secret of broker.double.issued) expect(output).not.toContain(secret);
+    expect(output).not.toContain(broker.double.pat);
+  });
+});

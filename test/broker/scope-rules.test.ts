@@ -1,0 +1,213 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  compileScopePatterns,
+  compileScopeTemplate,
+  evaluateScopeRules,
+  parseScope,
+  splitScopeList,
+} from "../../src/broker/index.js";
+import type { Scope, ScopeRules } from "../../src/broker/types.js";
+
+interface ScopeCase {
+  name: string;
+  accepted: string;
+  canonical: string;
+  kind: Scope["kind"];
+  refused: string;
+}
+
+interface RuleCase {
+  name: string;
+  allow: string[];
+  deny: string[];
+  allowed: string;
+  refused: string;
+  reason: "scope-denied" | "scope-not-allowed";
+  alsoRefusedWithEmptyAllow?: boolean;
+}
+
+const load = <T>(file: string): T[] =>
+  (JSON.parse(readFileSync(new URL(`./cases/${file}`, import.meta.url), "utf8")) as { cases: T[] }).cases;
+
+function scope(text: string): Scope {
+  const parsed = parseScope(text);
+  if (parsed.problem !== undefined) throw new Error(`test scope ${text} is invalid: ${parsed.problem}`);
+  return parsed.scope;
+}
+
+function rules(allow: string[], deny: string[]): ScopeRules {
+  const allowed = compileScopePatterns(allow, "allowed_scopes");
+  const denied = compileScopePatterns(deny, "denied_scopes");
+  expect([...allowed.problems, ...denied.problems]).toEqual([]);
+  return {
+    allow: allowed.patterns,
+    deny: denied.patterns,
+    allowOrigin: "allowed_scopes",
+    denyOrigin: "denied_scopes",
+  };
+}
+
+describe("scope validation (cases/scopes.json)", () => {
+  for (const testCase of load<ScopeCase>("scopes.json")) {
+    it(`${testCase.name}: accepts ${JSON.stringify(testCase.accepted)}`, () => {
+      expect(parseScope(testCase.accepted)).toMatchObject({
+        scope: { text: testCase.canonical, kind: testCase.kind },
+      });
+    });
+    it(`${testCase.name}: refuses ${JSON.stringify(testCase.refused)} without repeating it`, () => {
+      const parsed = parseScope(testCase.refused);
+      expect(parsed.problem).toBeDefined();
+      if (testCase.refused.length > 3) expect(parsed.problem).not.toContain(testCase.refused);
+    });
+  }
+
+  it("refuses what is not a string", () => {
+    for (const value of [42, null, undefined, ["octo-org"], { scope: "octo-org" }]) {
+      expect(parseScope(value).problem).toBe("scope must be a string");
+    }
+  });
+});
+
+describe("scope lists (cases/scope-rules.json)", () => {
+  for (const testCase of load<RuleCase>("scope-rules.json")) {
+    const compiled = rules(testCase.allow, testCase.deny);
+    it(`${testCase.name}: allows ${testCase.allowed}`, () => {
+      expect(evaluateScopeRules(compiled, scope(testCase.allowed))).toMatchObject({
+        allowed: true,
+        reason: "scope-allowed",
+      });
+    });
+    it(`${testCase.name}: refuses ${testCase.refused} (${testCase.reason})`, () => {
+      expect(evaluateScopeRules(compiled, scope(testCase.refused))).toMatchObject({
+        allowed: false,
+        reason: testCase.reason,
+      });
+    });
+    if (testCase.alsoRefusedWithEmptyAllow) {
+      it(`${testCase.name}: an empty allow list refuses ${testCase.allowed} too`, () => {
+        expect(evaluateScopeRules(rules([], testCase.deny), scope(testCase.allowed))).toEqual({
+          allowed: false,
+          reason: "scope-not-allowed",
+          detail: "allowed_scopes is empty, so no scope is allowed",
+        });
+      });
+    }
+  }
+
+  it("names the deciding entry", () => {
+    const compiled = rules(["match:octo-org/.*"], ["octo-org/payroll"]);
+    expect(evaluateScopeRules(compiled, scope("octo-org/payroll")).detail).toBe(
+      'denied_scopes entry "octo-org/payroll"',
+    );
+    expect(evaluateScopeRules(compiled, scope("octo-org/app")).detail).toBe(
+      'allowed_scopes entry "match:octo-org/.*"',
+    );
+  });
+});
+
+describe("scope list parsing and compilation", () => {
+  it("splits on ';', trims, and drops blanks, as github-runner-token-proxy does", () => {
+    expect(splitScopeList(" my-org/my-repo1 ;my-org/my-repo2;; ")).toEqual([
+      "my-org/my-repo1",
+      "my-org/my-repo2",
+    ]);
+    expect(splitScopeList(";")).toEqual([]);
+  });
+
+  it("refuses an invalid RE2 pattern and suggests the fix", () => {
+    const { problems, patterns } = compileScopePatterns(["match:*"], "ALLOWED_SCOPES");
+    expect(patterns).toEqual([]);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        index: 0,
+        message: expect.stringContaining("not a valid RE2"),
+        fix: expect.stringContaining("match:.*"),
+      }),
+    ]);
+  });
+
+  it("accepts the valid twin of that pattern", () => {
+    expect(compileScopePatterns(["match:.*"], "ALLOWED_SCOPES")).toMatchObject({
+      problems: [],
+      warnings: [],
+    });
+  });
+
+  it("refuses a literal that is not a scope, and the RE2-only syntax that JavaScript would accept", () => {
+    expect(compileScopePatterns(["octo-org/*"], "allowed_scopes").problems).toHaveLength(1);
+    expect(compileScopePatterns(["match:(?<=a)b"], "allowed_scopes").problems).toHaveLength(1);
+    expect(compileScopePatterns(["match:"], "allowed_scopes").problems).toHaveLength(1);
+  });
+
+  it("warns about glob-looking patterns with the regex that was probably meant", () => {
+    const { warnings } = compileScopePatterns(["match:my-org/*", "match:my-*"], "allowed_scopes");
+    expect(warnings.map((warning) => [warning.id, warning.index])).toEqual([
+      ["scope-pattern-looks-like-glob", 0],
+      ["scope-pattern-looks-like-glob", 1],
+    ]);
+    expect(warnings[0]!.message).toContain("match:my-org/.*");
+    expect(warnings[1]!.message).toContain("match:my-.*");
+  });
+
+  it("does not warn about real regexes", () => {
+    expect(
+      compileScopePatterns(["match:octo-org/.*", "match:a[0-9]*", "match:(x|y)*"], "allowed_scopes").warnings,
+    ).toEqual([]);
+  });
+
+  it("explains anchoring for lists from the environment, where reference deployments' values arrive", () => {
+    const fromEnv = compileScopePatterns(["match:payroll"], "DENIED_SCOPES").warnings;
+    expect(fromEnv).toEqual([expect.objectContaining({ id: "scope-pattern-anchored" })]);
+    expect(fromEnv[0]!.message).toContain("match:.*payroll.*");
+    expect(fromEnv[0]!.message).toContain("refuses fewer scopes");
+    // The same entry in the configuration file is tollgate syntax already: no warning.
+    expect(compileScopePatterns(["match:payroll"], "denied_scopes").warnings).toEqual([]);
+    // Patterns whose meaning does not change are not flagged.
+    expect(compileScopePatterns(["match:.*", "match:^octo-org/app$"], "ALLOWED_SCOPES").warnings).toEqual([]);
+  });
+});
+
+describe("grant scope templates", () => {
+  const claims = { repository: "Octo-Org/Octo-Repo", repository_owner: "octo-org", run_id: 42 };
+
+  it("{repository} names only the caller's own repository", () => {
+    const { template } = compileScopeTemplate("{repository}");
+    expect(template!.match(scope("octo-org/octo-repo"), claims)).toEqual({
+      ok: true,
+      expected: "octo-org/octo-repo",
+    });
+    expect(template!.match(scope("octo-org/payroll"), claims).ok).toBe(false);
+  });
+
+  it("{repository_owner} names only the caller's organisation, not its repositories", () => {
+    const { template } = compileScopeTemplate("{repository_owner}");
+    expect(template!.match(scope("octo-org"), claims).ok).toBe(true);
+    expect(template!.match(scope("octo-org/octo-repo"), claims).ok).toBe(false);
+  });
+
+  it("a missing claim never matches", () => {
+    const { template } = compileScopeTemplate("{enterprise}");
+    expect(template!.match(scope("octo-org"), claims)).toMatchObject({ ok: false });
+    expect(template!.match(scope("octo-org"), { ...claims, enterprise: "" }).ok).toBe(false);
+  });
+
+  it("in match: templates a claim value is quoted, so it cannot add regex syntax", () => {
+    const { template } = compileScopeTemplate("match:{repository_owner}/runner-.*");
+    expect(template!.match(scope("octo-org/runner-1"), claims).ok).toBe(true);
+    expect(template!.match(scope("octo-org/runner-1"), { repository_owner: ".*" }).ok).toBe(false);
+    expect(template!.match(scope("xocto-org/runner-1"), claims).ok).toBe(false);
+  });
+
+  it("a claim value that does not make a valid scope never matches", () => {
+    const { template } = compileScopeTemplate("{repository}");
+    expect(template!.match(scope("octo-org/x"), { repository: "octo-org/../x" }).ok).toBe(false);
+    expect(template!.match(scope("octo-org/x"), { repository: "octo-org/x" }).ok).toBe(true);
+  });
+
+  it("refuses templates that can never be a scope", () => {
+    expect(compileScopeTemplate("{repository}/extra/more").problem).toBeDefined();
+    expect(compileScopeTemplate("match:{repository}(").problem).toBeDefined();
+    expect(compileScopeTemplate("octo-org/{repository}").problem).toBeUndefined();
+  });
+});
