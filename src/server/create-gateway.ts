@@ -5,7 +5,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { identityFromClaims } from "../audit/index.js";
 import type { AuditEvent, AuditLog } from "../audit/types.js";
-import type { CompiledConfig, CompiledRoute } from "../config/types.js";
+import type { CompiledConfig } from "../config/types.js";
 import { TollgateError, toErrorResponse } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/sha256.js";

@@ -3,6 +3,7 @@ import { connect, type Socket } from "node:net";
 import { TollgateError } from "../errors/index.js";
 import type { CheckedAddress } from "./destination-check.js";
 import { formatHostPort, type NormalizedHost, normalizeAddress } from "./ip-address.js";
+import { attachRelay, ReadRelay } from "./read-relay.js";
 import type { LookupAll, TunnelTarget } from "./types.js";
 
 /** The system resolver, every address in the order it gives them. */
@@ -14,9 +15,12 @@ export const systemLookup: LookupAll = (hostname) => dnsLookup(hostname, { all: 
  */
 export type DialAddress = (options: { host: string; port: number; family: 4 | 6 }) => Socket;
 
-/** The default {@link DialAddress}. */
-export const systemDial: DialAddress = (options) =>
-  connect({ ...options, allowHalfOpen: true, noDelay: true, lookup: refuseLookup });
+/** The default {@link DialAddress}: reads go through a {@link ReadRelay} (no allocation per read). */
+export const systemDial: DialAddress = (options) => {
+  const relay = new ReadRelay();
+  const socket = connect({ ...options, allowHalfOpen: true, noDelay: true, lookup: refuseLookup, onread: relay.onread });
+  return attachRelay(socket, relay);
+};
 
 /** An IP host, the only kind a tunnel ever dials. */
 export type IpHost = NormalizedHost & { kind: "ipv4" | "ipv6" };

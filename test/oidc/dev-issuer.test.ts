@@ -183,10 +183,7 @@ describe("key file and mintWithKeyFile", () => {
 describe("githubLikeClaims", () => {
   it("matches the push-main fixture, minus the claims mint stamps and the audience", async () => {
     const fixture = JSON.parse(
-      await readFile(
-        new URL("../fixtures/claims/push-main.json", import.meta.url),
-        "utf8",
-      ),
+      await readFile(new URL("../fixtures/claims/push-main.json", import.meta.url), "utf8"),
     ) as Record<string, unknown>;
     for (const stamped of ["iss", "iat", "nbf", "exp", "jti", "aud"]) delete fixture[stamped];
     expect(githubLikeClaims()).toEqual(fixture);
