@@ -81,26 +81,25 @@ export function upstreamRequestHeaders(
   return filtered;
 }
 
-/** Response headers as undici parses them: lower-case names, repeated headers as arrays, latin1 values. */
-export type ParsedHeaders = Readonly<Record<string, string | string[] | undefined>>;
-
 /**
- * Builds the client response's header list from the upstream's headers, dropping hop-by-hop headers and
- * those named in `Connection`. Everything else, including several `Set-Cookie`, passes through in order.
- * Names go out lower-case (as undici parsed them; HTTP field names are case-insensitive).
+ * Builds the client response's header list from the upstream's raw headers (alternating name and value
+ * buffers, as sent), dropping hop-by-hop headers and those named in `Connection`. Everything else,
+ * including several `Set-Cookie`, passes through in order. Names go out lower-case (HTTP field names are
+ * case-insensitive); values as latin1 text, as Node writes them.
  */
-export function clientResponseHeaders(headers: ParsedHeaders): string[] {
+export function clientResponseHeadersFromRaw(raw: readonly Buffer[]): string[] {
   const out: string[] = [];
-  const connection = headers.connection;
-  const connectionTokens =
-    connection === undefined ? undefined : collectTokens(String(connection), undefined);
-  for (const name of Object.keys(headers)) {
-    if (hopByHopHeaders.has(name) || connectionTokens?.includes(name)) continue;
-    const value = headers[name];
-    if (typeof value === "string") out.push(name, value);
-    else if (value !== undefined) for (const item of value) out.push(name, item);
+  let connectionTokens: string[] | undefined;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString("latin1").toLowerCase();
+    const value = raw[i + 1]!.toString("latin1");
+    if (hopByHopHeaders.has(name)) {
+      if (name === "connection") connectionTokens = collectTokens(value, connectionTokens);
+      continue;
+    }
+    out.push(name, value);
   }
-  return out;
+  return connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
 }
 
 /**
