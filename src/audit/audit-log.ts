@@ -82,8 +82,18 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   // the same token, and callers pass the same identity object for it (the gateway memoises it per
   // verified claim set), so it is serialised and redacted once per object, not once per line.
   const identityJson = new WeakMap<object, string>();
+  // Many lines share a millisecond under load; formatting the date once per millisecond is enough.
+  let lastMs = Number.NaN;
+  let lastPrefix = "";
+  const timePrefix = (ms: number): string => {
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastPrefix = `{"time":"${new Date(ms).toISOString()}"`;
+    }
+    return lastPrefix;
+  };
   const serialise = (event: AuditEvent): string => {
-    const time = `{"time":${JSON.stringify(new Date(clock()).toISOString())}`;
+    const time = timePrefix(clock());
     const identity = event.identity;
     if (identity === undefined) return redactor.redact(`${time},${JSON.stringify(event).slice(1)}`);
     let identityText = identityJson.get(identity);
