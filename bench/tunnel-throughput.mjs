@@ -185,7 +185,10 @@ async function runDriver() {
   let gateway;
   try {
     const { port: sinkPort } = await readReadyLine(sink);
+    // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the gateway alone.
+    const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? "").split(" ").filter(Boolean);
     gateway = startProcess(process.execPath, [
+      ...nodeArgs,
       self,
       "--role",
       "gateway",

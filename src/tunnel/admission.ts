@@ -8,7 +8,7 @@ import type { TokenVerifier } from "../oidc/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { Decision } from "../policy/types.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
-import { type DialAddress, dialChecked, resolveTarget } from "./dial.js";
+import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
 import { formatHostPort } from "./ip-address.js";
 import { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
 import type { CompiledTunnel, LookupAll, TunnelTarget } from "./types.js";
@@ -49,6 +49,7 @@ export async function admit(
   target: TunnelTarget,
   event: AuditEvent,
   signal: AbortSignal,
+  use: DialOptions["use"],
 ): Promise<Admission> {
   const credential = proxyCredential(headers);
   if (credential === undefined) {
@@ -119,6 +120,7 @@ export async function admit(
     parts.clock,
     signal,
     parts.dial,
+    use,
   );
   event.tunnel = via.tunnel.name;
   const viaPolicy = policyOf.get(via.tunnel);

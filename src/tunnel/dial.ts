@@ -13,13 +13,26 @@ export const systemLookup: LookupAll = (hostname) => dnsLookup(hostname, { all: 
  * Opens a TCP connection to an IP address (never a name). Injected so tests can observe every dial
  * attempt; the default is `net.connect` with half-close allowed and Nagle off.
  */
-export type DialAddress = (options: { host: string; port: number; family: 4 | 6 }) => Socket;
+export type DialAddress = (options: DialOptions) => Socket;
+
+/** Where to connect, and what the socket is for. */
+export interface DialOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly family: 4 | 6;
+  /**
+   * `tunnel`: the socket will be spliced to a client, so it may read through a {@link ReadRelay}.
+   * `http`: an HTTP client (undici) reads it as a stream.
+   */
+  readonly use: "tunnel" | "http";
+}
 
 /** The default {@link DialAddress}: reads go through a {@link ReadRelay} (no allocation per read). */
-export const systemDial: DialAddress = (options) => {
+export const systemDial: DialAddress = ({ host, port, family, use }) => {
+  const options = { host, port, family, allowHalfOpen: true, noDelay: true, lookup: refuseLookup };
+  if (use === "http") return connect(options);
   const relay = new ReadRelay();
-  const socket = connect({ ...options, allowHalfOpen: true, noDelay: true, lookup: refuseLookup, onread: relay.onread });
-  return attachRelay(socket, relay);
+  return attachRelay(connect({ ...options, onread: relay.onread }), relay);
 };
 
 /** An IP host, the only kind a tunnel ever dials. */
@@ -88,13 +101,17 @@ export async function dialChecked(
   now: () => number,
   signal: AbortSignal,
   dial: DialAddress = systemDial,
+  use: DialOptions["use"] = "tunnel",
 ): Promise<{ socket: Socket; via: CheckedAddress }> {
   let lastError: TollgateError | undefined;
   for (const candidate of checked) {
     const remaining = deadline - now();
     if (remaining <= 0) break;
     try {
-      return { socket: await connectOnce(dial, candidate.address, port, remaining, signal), via: candidate };
+      return {
+        socket: await connectOnce(dial, use, candidate.address, port, remaining, signal),
+        via: candidate,
+      };
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       lastError = error as TollgateError;
@@ -109,6 +126,7 @@ export async function dialChecked(
 
 function connectOnce(
   dial: DialAddress,
+  use: DialOptions["use"],
   address: IpHost,
   port: number,
   timeoutMs: number,
@@ -116,7 +134,7 @@ function connectOnce(
 ): Promise<Socket> {
   const shown = formatHostPort(address, port);
   return new Promise<Socket>((resolve, reject) => {
-    const socket = dial({ host: address.address, port, family: address.kind === "ipv4" ? 4 : 6 });
+    const socket = dial({ host: address.address, port, family: address.kind === "ipv4" ? 4 : 6, use });
     const finish = (error?: TollgateError) => {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);

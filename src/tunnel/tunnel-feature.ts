@@ -110,7 +110,14 @@ export function createTunnelFeature(
         );
       }
       event.destination = target.text;
-      const admission = await admit(partsFor(context), req.headers, target, event, controller.signal);
+      const admission = await admit(
+        partsFor(context),
+        req.headers,
+        target,
+        event,
+        controller.signal,
+        "tunnel",
+      );
       upstream = admission.upstream;
       if (controller.signal.aborted) throw controller.signal.reason;
       if (closing) throw shuttingDown();
@@ -218,6 +225,7 @@ export function createTunnelFeature(
           absolute.target,
           event,
           controller.signal,
+          "http",
         );
         pending.delete(controller);
         event.decision = "allow";

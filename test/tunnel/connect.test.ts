@@ -1,3 +1,6 @@
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createTunnelFeatureFactory,
@@ -39,12 +42,16 @@ describe("CONNECT tunnels through the gateway", () => {
   let harness: GatewayHarness;
   let echo: EchoServer;
   let unnamed: EchoServer;
+  let banner: Server;
   let token: string;
 
   beforeAll(async () => {
     echo = await startEchoServer();
     unnamed = await startEchoServer();
     unreachable = await closedPort();
+    banner = createServer((socket) => socket.end("SSH-2.0-banner\r\n"));
+    banner.listen(0, "127.0.0.1");
+    await once(banner, "listening");
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}
 policies:
@@ -52,7 +59,7 @@ policies:
   forks: { claims: { repository_owner_id: 65, event_name: pull_request_target } }
 tunnels:
   - name: echo
-    destinations: ["127.0.0.1:${echo.port}", "app.rebind.test:${echo.port}", "nameonly.test:${unnamed.port}", "127.0.0.1:${unreachable}"]
+    destinations: ["127.0.0.1:${echo.port}", "app.rebind.test:${echo.port}", "nameonly.test:${unnamed.port}", "127.0.0.1:${unreachable}", "127.0.0.1:${(banner.address() as AddressInfo).port}"]
     allow: [ci]
     deny: [forks]
     connect_timeout: 400ms
@@ -69,6 +76,7 @@ tunnels:
     await harness?.close();
     await echo?.close();
     await unnamed?.close();
+    banner?.close();
   });
 
   const port = () => harness.running.address.port;
@@ -83,6 +91,50 @@ tunnels:
     );
     answer.socket.end();
     await closed(answer.socket);
+  });
+
+  it("carries 16 MiB each way intact (bulk reads, reused buffers, batched writes)", async () => {
+    const payload = randomBytes(16 * 1024 * 1024);
+    const answer = await rawConnect(port(), `127.0.0.1:${echo.port}`, {
+      "proxy-authorization": `Bearer ${token}`,
+    });
+    expect(answer.status).toBe(200);
+    const received: Buffer[] = [answer.rest];
+    let length = answer.rest.length;
+    const done = new Promise<void>((resolve, reject) => {
+      answer.socket.on("data", (chunk: Buffer) => {
+        received.push(chunk);
+        length += chunk.length;
+        if (length >= payload.length) resolve();
+      });
+      answer.socket.once("close", () => reject(new Error(`closed after ${length} bytes`)));
+    });
+    // Written in uneven pieces, as a real client would, so reads and writes never line up.
+    for (let offset = 0; offset < payload.length; ) {
+      const size = 1 + ((offset * 7919) % 300_000);
+      answer.socket.write(payload.subarray(offset, offset + size));
+      offset += size;
+    }
+    await done;
+    expect(createHash("sha256").update(Buffer.concat(received)).digest("hex")).toBe(
+      createHash("sha256").update(payload).digest("hex"),
+    );
+    answer.socket.destroy();
+  });
+
+  it("delivers what a destination sends before the client speaks (server-first protocols)", async () => {
+    const answer = await rawConnect(port(), `127.0.0.1:${(banner.address() as AddressInfo).port}`, {
+      "proxy-authorization": `Bearer ${token}`,
+    });
+    expect(answer.status).toBe(200);
+    let text = answer.rest.toString();
+    if (!text.includes("\n")) {
+      text += await new Promise<string>((resolve) =>
+        answer.socket.once("data", (chunk: Buffer) => resolve(chunk.toString())),
+      );
+    }
+    expect(text).toBe("SSH-2.0-banner\r\n");
+    answer.socket.destroy();
   });
 
   it("refuses a loopback port no destination names (the deny twin), without dialling it", async () => {

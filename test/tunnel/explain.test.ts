@@ -59,7 +59,9 @@ tunnels:
   it("names the tunnel, the matching destinations and the policy decision (exit 0)", async () => {
     const result = await explain("db.internal:5432");
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("CONNECT db.internal:5432 → tunnel databases (destinations db.internal:5432, 10.20.0.0/16:5432): ALLOW");
+    expect(result.stdout).toContain(
+      "CONNECT db.internal:5432 → tunnel databases (destinations db.internal:5432, 10.20.0.0/16:5432): ALLOW",
+    );
     expect(result.stdout).toContain("resolves db.internal once");
   });
 
@@ -73,7 +75,9 @@ tunnels:
   it("shows how an IP literal was read, and refuses always-denied addresses", async () => {
     const inRange = await explain("0xa.20.1.1:5432");
     expect(inRange.code).toBe(0);
-    expect(inRange.stdout).toContain("0xa.20.1.1:5432 (read as 10.20.1.1:5432) → tunnel databases (destinations 10.20.0.0/16:5432)");
+    expect(inRange.stdout).toContain(
+      "0xa.20.1.1:5432 (read as 10.20.1.1:5432) → tunnel databases (destinations 10.20.0.0/16:5432)",
+    );
     const loopback = await explain("2130706433:5432");
     expect(loopback.code).toBe(3);
     expect(loopback.stdout).toContain("127.0.0.1:5432 is loopback: always denied");

@@ -1,0 +1,98 @@
+import type { Socket } from "node:net";
+
+/**
+ * Bytes one direction of a tunnel may have queued in the destination socket before the source stops
+ * reading. Far above Node's 16 KiB default, so a bulk transfer is not paused and resumed (two epoll
+ * changes and a few ticks) after every 64 KiB read, yet bounded so a slow peer cannot make the gateway
+ * buffer without limit.
+ */
+export const tunnelQueueLimit = 256 * 1024;
+
+/** Reads of at least this size keep a socket on its own (large) read buffer. */
+const bulkReadBytes = 16 * 1024;
+/** The private read buffer of a socket in a bulk transfer. */
+const privateBufferBytes = 256 * 1024;
+/**
+ * One read buffer shared by every idle or lightly used upstream socket. Data read into it is copied
+ * out at once, so it is never referenced by a pending write and any socket may read into it next.
+ */
+const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * Reads a dialled upstream socket without allocating per read (Node's `onread` option), and hands the
+ * bytes to the client socket once the tunnel starts.
+ *
+ * Why: a stream read allocates a fresh 64 KiB buffer for every read, and at bulk rates those buffers
+ * make V8 run a full mark-compact every few dozen megabytes; in a gateway-sized heap that was a third of
+ * the tunnel's CPU. Here an idle socket reads into one shared buffer (copied out, so the shared buffer is
+ * never pinned), and a socket whose reads come back large switches to a private 256 KiB buffer it reuses
+ * read after read — replaced only when a write to the client could not finish at once and still
+ * references it. Idle tunnels therefore hold no read buffer of their own.
+ */
+export class ReadRelay {
+  private destination: Socket | undefined;
+  private held: Buffer[] | undefined;
+  private privateBuffer: Buffer | undefined;
+  private bulk = false;
+
+  /** What `net.connect({ onread })` gets. */
+  readonly onread = {
+    buffer: (): Buffer => this.nextBuffer(),
+    callback: (bytes: number, buffer: Buffer): boolean => this.onRead(bytes, buffer),
+  };
+
+  /**
+   * Starts delivering to `destination`: first what arrived before the tunnel was established (a
+   * server that speaks first, such as SSH or PostgreSQL's TLS answer), then everything else.
+   */
+  start(destination: Socket, source: Socket): void {
+    this.destination = destination;
+    for (const chunk of this.held ?? []) destination.write(chunk);
+    this.held = undefined;
+    source.resume();
+  }
+
+  private nextBuffer(): Buffer {
+    if (!this.bulk) return sharedBuffer;
+    this.privateBuffer ??= Buffer.allocUnsafe(privateBufferBytes);
+    return this.privateBuffer;
+  }
+
+  private onRead(bytes: number, buffer: Buffer): boolean {
+    const shared = buffer === sharedBuffer;
+    const destination = this.destination;
+    // Before the tunnel starts, and always for the shared buffer, the bytes are copied out.
+    const chunk =
+      shared || destination === undefined
+        ? Buffer.from(buffer.subarray(0, bytes))
+        : buffer.subarray(0, bytes);
+    if (shared) this.bulk = bytes === buffer.length;
+    else if (bytes < bulkReadBytes) {
+      this.bulk = false;
+      this.privateBuffer = undefined;
+    }
+    if (destination === undefined) {
+      this.held ??= [];
+      this.held.push(chunk);
+      return false;
+    }
+    destination.write(chunk);
+    const queued = destination.writableLength;
+    // The write still references the private buffer: the next read needs a new one.
+    if (!shared && queued > 0) this.privateBuffer = undefined;
+    return queued <= tunnelQueueLimit;
+  }
+}
+
+const relays = new WeakMap<Socket, ReadRelay>();
+
+/** Remembers the relay of a socket created with its `onread`. */
+export function attachRelay(socket: Socket, relay: ReadRelay): Socket {
+  relays.set(socket, relay);
+  return socket;
+}
+
+/** The relay of an upstream socket dialled by {@link attachRelay}'s caller, if any. */
+export function relayOf(socket: Socket): ReadRelay | undefined {
+  return relays.get(socket);
+}
