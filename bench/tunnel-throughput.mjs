@@ -1,11 +1,13 @@
 // Bulk throughput through a CONNECT tunnel versus the same transfer direct on loopback.
 //
-// Four processes, so that no two ends of a transfer share an event loop: a sink (TCP server), the
-// tollgate gateway (dev issuer + startGateway with one tunnel to the sink, auditing on), and a fresh
-// client process per transfer. Direct: client → sink. Tunnel: client → CONNECT via tollgate → sink.
+// Separate processes, so that no two ends of a transfer share an event loop: a sink (TCP server), the
+// tollgate gateway (dev issuer + startGateway with one tunnel to the sink, auditing on), a naive CONNECT
+// proxy for comparison (node:http 'connect' + net.connect + socket.pipe both ways, no authentication),
+// and a fresh client process per transfer. Direct: client → sink. Pipe: client → CONNECT via the naive
+// proxy → sink. Tunnel: client → CONNECT via tollgate → sink.
 // Both directions are measured: "up" (the client sends, the sink counts) and "down" (the sink sends, the
-// client counts). Rounds alternate direct and tunnel, the order rotating each round; each table cell is
-// the median over rounds, and the ratio is the median of the per-round tunnel/direct ratios.
+// client counts). Rounds alternate direct, pipe and tunnel, the order rotating each round; each table cell
+// is the median over rounds, and a ratio is the median of the per-round ratios to direct (with its range).
 //
 // Usage: npm run build && node bench/tunnel-throughput.mjs [--bytes 1073741824] [--rounds 5]
 //        [--direction both|up|down] [--quiet-wait 2]
@@ -44,6 +46,9 @@ switch (args.role) {
     break;
   case "client":
     await runClient(JSON.parse(positionals[0] ?? "{}"));
+    break;
+  case "pipe-proxy":
+    await runPipeProxy();
     break;
   default:
     await runDriver();
@@ -94,6 +99,26 @@ function sendDown(socket, total) {
   pump();
 }
 
+/** The naive CONNECT proxy the issue compares against: `socket.pipe` both ways, nothing else. */
+async function runPipeProxy() {
+  const { createServer: createHttpServer } = await import("node:http");
+  const server = createHttpServer();
+  server.on("connect", (req, client, head) => {
+    const [host, port] = req.url.split(":");
+    const upstream = connect({ host, port: Number(port) }, () => {
+      client.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      if (head.length > 0) upstream.write(head);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+}
+
 /** The gateway: a dev issuer and tollgate wired as `serve` wires it, one tunnel to the sink. */
 async function runGateway({ sinkPort, auditPath }) {
   const { compileConfigText } = await import("../dist/config/index.js");
@@ -141,7 +166,7 @@ audit:
 async function runClient({ mode, direction, bytes, port, sinkPort, token }) {
   const socket = connect({ host: "127.0.0.1", port, noDelay: true });
   await once(socket, "connect");
-  if (mode === "tunnel") {
+  if (mode !== "direct") {
     socket.write(
       `CONNECT 127.0.0.1:${sinkPort} HTTP/1.1\r\nhost: 127.0.0.1:${sinkPort}\r\nproxy-authorization: Bearer ${token}\r\n\r\n`,
     );
@@ -180,9 +205,11 @@ async function runDriver() {
   const rounds = Number(args.rounds);
   const directions = args.direction === "both" ? ["up", "down"] : [args.direction];
   const quietWaitMs = Number(args["quiet-wait"]) * 1000;
+  const modes = ["direct", "pipe", "tunnel"];
   const dir = await mkdtemp(join(tmpdir(), "tollgate-tunnel-bench-"));
   const sink = startProcess(process.execPath, [self, "--role", "sink"]);
   let gateway;
+  let pipeProxy;
   try {
     const { port: sinkPort } = await readReadyLine(sink);
     // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the gateway alone.
@@ -195,15 +222,12 @@ async function runDriver() {
       JSON.stringify({ sinkPort, auditPath: join(dir, "audit.jsonl") }),
     ]);
     const { port, token } = await readReadyLine(gateway, 30_000);
+    pipeProxy = startProcess(process.execPath, [self, "--role", "pipe-proxy"]);
+    const { port: pipePort } = await readReadyLine(pipeProxy);
+    const portOf = { direct: sinkPort, pipe: pipePort, tunnel: port };
+    const processOf = { direct: undefined, pipe: pipeProxy, tunnel: gateway };
     const transfer = async (mode, direction, size) => {
-      const input = {
-        mode,
-        direction,
-        bytes: size,
-        port: mode === "tunnel" ? port : sinkPort,
-        sinkPort,
-        token,
-      };
+      const input = { mode, direction, bytes: size, port: portOf[mode], sinkPort, token };
       const result = await runToCompletion(
         process.execPath,
         [self, "--role", "client", JSON.stringify(input)],
@@ -212,9 +236,9 @@ async function runDriver() {
       if (result.code !== 0) throw new Error(`client failed: ${result.stderr.slice(-2000)}`);
       return JSON.parse(result.stdout.trim().split("\n").at(-1));
     };
-    // Warm-up: both paths, both directions, a tenth of the size, so JIT and socket buffers settle.
+    // Warm-up: every path, both directions, a tenth of the size, so JIT and socket buffers settle.
     for (const direction of directions) {
-      for (const mode of ["direct", "tunnel"]) await transfer(mode, direction, Math.ceil(bytes / 10));
+      for (const mode of modes) await transfer(mode, direction, Math.ceil(bytes / 10));
     }
     const samples = [];
     let busyRounds = 0;
@@ -222,38 +246,64 @@ async function runDriver() {
       if (!(await waitForQuiet({ maxWaitMs: quietWaitMs })).quiet) busyRounds += 1;
       for (const direction of directions) {
         const perMode = {};
-        for (const mode of rotate(["direct", "tunnel"], round)) {
-          const cpuBefore = cpuTimeMs(gateway.child.pid);
+        for (const mode of rotate(modes, round)) {
+          const pid = processOf[mode]?.child.pid;
+          const cpuBefore = pid === undefined ? 0 : cpuTimeMs(pid);
           const { ms } = await transfer(mode, direction, bytes);
-          const gatewayCpuMs = cpuTimeMs(gateway.child.pid) - cpuBefore;
-          perMode[mode] = { ms, mbps: bytes / 1024 ** 2 / (ms / 1000), gatewayCpuMs };
+          const proxyCpuMs = pid === undefined ? 0 : cpuTimeMs(pid) - cpuBefore;
+          perMode[mode] = { ms, mbps: bytes / 1024 ** 2 / (ms / 1000), proxyCpuMs };
           process.stderr.write(
             `round ${round + 1}/${rounds} ${direction} ${mode}: ${fixed(perMode[mode].mbps, 0)} MiB/s\n`,
           );
         }
-        samples.push({ round, direction, ...perMode, ratio: perMode.tunnel.mbps / perMode.direct.mbps });
+        samples.push({
+          round,
+          direction,
+          ...perMode,
+          pipeRatio: perMode.pipe.mbps / perMode.direct.mbps,
+          tunnelRatio: perMode.tunnel.mbps / perMode.direct.mbps,
+        });
       }
     }
+    const gib = bytes / 1024 ** 3;
     const rows = directions.map((direction) => {
       const of = samples.filter((sample) => sample.direction === direction);
-      const gib = bytes / 1024 ** 3;
+      const mid = (pick) => median(of.map(pick));
+      const ratio = (key) =>
+        `${fixed(
+          mid((s) => s[key]),
+          2,
+        )}× (${fixed(Math.min(...of.map((s) => s[key])), 2)}–${fixed(Math.max(...of.map((s) => s[key])), 2)})`;
       return [
         direction,
-        fixed(median(of.map((s) => s.direct.mbps)), 0),
-        fixed(median(of.map((s) => s.tunnel.mbps)), 0),
-        `${fixed(median(of.map((s) => s.ratio)), 2)}×`,
-        `${fixed(Math.min(...of.map((s) => s.ratio)), 2)}–${fixed(Math.max(...of.map((s) => s.ratio)), 2)}`,
-        fixed(median(of.map((s) => s.tunnel.gatewayCpuMs)) / gib, 0),
+        fixed(
+          mid((s) => s.direct.mbps),
+          0,
+        ),
+        fixed(
+          mid((s) => s.pipe.mbps),
+          0,
+        ),
+        fixed(
+          mid((s) => s.tunnel.mbps),
+          0,
+        ),
+        ratio("pipeRatio"),
+        ratio("tunnelRatio"),
+        fixed(mid((s) => s.pipe.proxyCpuMs) / gib, 0),
+        fixed(mid((s) => s.tunnel.proxyCpuMs) / gib, 0),
       ];
     });
     const table = markdownTable(
       [
         "direction",
         "direct MiB/s",
-        "tunnel MiB/s",
-        "tunnel / direct (median)",
-        "ratio range",
-        "gateway CPU ms per GiB",
+        "naive pipe MiB/s",
+        "tollgate MiB/s",
+        "naive pipe / direct (range)",
+        "tollgate / direct (range)",
+        "naive pipe CPU ms/GiB",
+        "tollgate CPU ms/GiB",
       ],
       rows,
     );
@@ -271,6 +321,7 @@ async function runDriver() {
     process.stdout.write(`raw results: ${file}\n`);
   } finally {
     await stopProcess(gateway);
+    await stopProcess(pipeProxy);
     await stopProcess(sink);
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,4 +1,5 @@
-import type { Socket } from "node:net";
+import { Socket as NetSocket, type Socket } from "node:net";
+import { TLSSocket } from "node:tls";
 
 /**
  * Bytes one direction of a tunnel may have queued in the destination socket before the source stops
@@ -13,14 +14,14 @@ const bulkReadBytes = 16 * 1024;
 /** The private read buffer of a socket in a bulk transfer. */
 const privateBufferBytes = 256 * 1024;
 /**
- * One read buffer shared by every idle or lightly used upstream socket. Data read into it is copied
- * out at once, so it is never referenced by a pending write and any socket may read into it next.
+ * One read buffer shared by every idle or lightly used tunnel socket. Data read into it is copied out
+ * at once, so it is never referenced by a pending write and any socket may read into it next.
  */
 const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /**
- * Reads a dialled upstream socket without allocating per read (Node's `onread` option), and hands the
- * bytes to the client socket once the tunnel starts.
+ * Reads one tunnel socket without allocating per read (Node's `onread` mechanism) and hands the bytes to
+ * the other socket once the tunnel starts. A class: one per socket, living as long as the tunnel.
  *
  * Why: a stream read allocates a fresh 64 KiB buffer for every read, and at bulk rates those buffers
  * make V8 run a full mark-compact every few dozen megabytes; in a gateway-sized heap that was a third of
@@ -35,7 +36,7 @@ export class ReadRelay {
   private privateBuffer: Buffer | undefined;
   private bulk = false;
 
-  /** What `net.connect({ onread })` gets. */
+  /** What `net.connect({ onread })` gets (and what {@link adoptReads} installs). */
   readonly onread = {
     buffer: (): Buffer => this.nextBuffer(),
     callback: (bytes: number, buffer: Buffer): boolean => this.onRead(bytes, buffer),
@@ -58,6 +59,12 @@ export class ReadRelay {
     return this.privateBuffer;
   }
 
+  /** Keeps bytes that arrived before {@link start}. */
+  hold(chunk: Buffer): void {
+    this.held ??= [];
+    this.held.push(chunk);
+  }
+
   private onRead(bytes: number, buffer: Buffer): boolean {
     const shared = buffer === sharedBuffer;
     const destination = this.destination;
@@ -72,8 +79,7 @@ export class ReadRelay {
       this.privateBuffer = undefined;
     }
     if (destination === undefined) {
-      this.held ??= [];
-      this.held.push(chunk);
+      this.hold(chunk);
       return false;
     }
     destination.write(chunk);
@@ -82,6 +88,55 @@ export class ReadRelay {
     if (!shared && queued > 0) this.privateBuffer = undefined;
     return queued <= tunnelQueueLimit;
   }
+}
+
+/**
+ * Node's private property names for the `onread` option, found once on a probe socket (by the values
+ * they hold), so that a socket Node created without `onread` — the client's, accepted by the HTTP
+ * server — can be switched to relay reads after the CONNECT. `undefined` when this Node does not have
+ * them; sockets then keep their ordinary stream reads.
+ */
+const onreadKeys = findOnreadKeys();
+
+function findOnreadKeys(): { buffer: symbol; callback: symbol; generator: symbol } | undefined {
+  const buffer = () => sharedBuffer;
+  const callback = () => true;
+  // Node accepts `onread` here (as in net.connect); @types/node 20 lists it only for connect options.
+  const probe = new NetSocket({ onread: { buffer, callback } } as ConstructorParameters<typeof NetSocket>[0]);
+  const values = probe as unknown as Record<symbol, unknown>;
+  const keys = Object.getOwnPropertySymbols(probe);
+  const generatorKey = keys.find((key) => values[key] === buffer);
+  const callbackKey = keys.find((key) => values[key] === callback);
+  const bufferKey = keys.find((key) => values[key] === true);
+  probe.destroy();
+  if (generatorKey === undefined || callbackKey === undefined || bufferKey === undefined) return undefined;
+  return { buffer: bufferKey, callback: callbackKey, generator: generatorKey };
+}
+
+/**
+ * Switches a plain TCP socket that Node created without `onread` (the client side of a CONNECT) to
+ * read through a new {@link ReadRelay}, as if it had been created with the option. Bytes the socket
+ * had already buffered are kept and delivered first. Returns `undefined`, changing nothing, for TLS
+ * sockets or when this Node lacks what the switch needs: the caller then reads the socket as a stream.
+ */
+export function adoptReads(socket: Socket): ReadRelay | undefined {
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown } })._handle;
+  if (
+    onreadKeys === undefined ||
+    socket instanceof TLSSocket ||
+    typeof handle?.useUserBuffer !== "function"
+  ) {
+    return undefined;
+  }
+  const relay = new ReadRelay();
+  for (let chunk: Buffer | null = socket.read(); chunk !== null; chunk = socket.read()) relay.hold(chunk);
+  const first = relay.onread.buffer();
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[onreadKeys.buffer] = first;
+  fields[onreadKeys.callback] = relay.onread.callback;
+  fields[onreadKeys.generator] = relay.onread.buffer;
+  (handle.useUserBuffer as (buffer: Buffer) => void).call(handle, first);
+  return relay;
 }
 
 const relays = new WeakMap<Socket, ReadRelay>();

@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import type { systemDial } from "./dial.js";
-import { type ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
+import { adoptReads, type ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 
 /** Why a tunnel closed, as the `tunnel.close` audit event's `reason` reports it. */
 export type TunnelCloseReason =
@@ -44,16 +44,18 @@ const closeGraceMs = 2_000;
  * that ends its request still gets the whole answer), bounded queues each way, and the two limits.
  *
  * Written by hand rather than with `pipe()`, because on loopback a tunnel's cost is per read and per
- * write, and measured (bench/tunnel-throughput.mjs) the naive pipe lost to three changes:
+ * write, and measured (bench/tunnel-throughput.mjs) the naive pipe lost to two changes:
  *
- * - client → destination: the destination is corked at the first chunk of an event-loop turn and
- *   uncorked in `setImmediate`, so the several 64 KiB reads libuv makes in one turn leave in one
- *   `writev` instead of one `write` each;
- * - destination → client: the upstream socket, when dialled by {@link systemDial}, reads through a
- *   {@link ReadRelay} into a reused buffer instead of a fresh allocation per read (the garbage of those
- *   allocations cost more CPU than the copying);
+ * - both sockets read through a {@link ReadRelay} into reused buffers instead of a fresh 64 KiB
+ *   allocation per read (at bulk rates the garbage of those allocations cost more CPU than the copying);
+ *   the upstream socket gets one when {@link systemDial} creates it, the client's is switched by
+ *   {@link adoptReads};
  * - a direction pauses only when the other socket has more than {@link tunnelQueueLimit} queued, not
  *   after every chunk larger than Node's 16 KiB high-water mark.
+ *
+ * Where a relay is not available (a TLS client socket, a test's own dial function) that direction falls
+ * back to stream reads, corking the destination for one event-loop turn so the several reads libuv makes
+ * in a turn leave in one `writev`.
  *
  * Byte counts come from the sockets' own counters and the idle limit from the upstream socket's timer
  * (Node refreshes it on every read from and write to that socket, so it sees both directions).
@@ -86,7 +88,13 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     // Half-close: the peer finished sending; pass the FIN on, keep the other direction open.
     from.on("end", () => to.end());
   };
-  forward(client, upstream);
+  const clientRelay = adoptReads(client);
+  if (clientRelay === undefined) forward(client, upstream);
+  else {
+    upstream.on("drain", () => client.resume());
+    client.on("end", () => upstream.end());
+    clientRelay.start(upstream, client);
+  }
   const relay = relayOf(upstream);
   if (relay === undefined) forward(upstream, client);
   else {
@@ -120,7 +128,7 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     reason ??= "destination-reset";
     client.destroy();
   });
-  // With both directions ended, destroy at once rather than wait for the other peer's close.
+  // One side is gone: end the other too (its peer sees a clean close, not a half-open socket).
   client.once("close", () => upstream.end());
   upstream.once("close", () => client.end());
 

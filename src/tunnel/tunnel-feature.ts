@@ -90,7 +90,7 @@ export function createTunnelFeature(
       reason: "",
       client_ip: context.clientIp,
       method: "CONNECT",
-      destination: truncate(req.url ?? ""),
+      destination: auditedTarget(req.url ?? ""),
     };
     const controller = new AbortController();
     // The client hung up while we decided or dialled: stop, there is nobody left to answer.
@@ -207,7 +207,7 @@ export function createTunnelFeature(
         reason: "",
         client_ip: context.clientIp,
         method: req.method ?? "",
-        destination: truncate(rawUrl),
+        destination: auditedTarget(rawUrl),
       };
       const controller = new AbortController();
       const onGone = () =>
@@ -274,6 +274,21 @@ export function createTunnelFeature(
       if (open.size > 0) logger.warn({ open: open.size }, "tunnels still open after the shutdown wait");
     },
   };
+}
+
+/**
+ * A request target as the audit event records it before it was parsed: user info removed (a client
+ * that puts `user:password@` in a CONNECT target or URL must not see it logged), and cut to a bounded
+ * length.
+ */
+function auditedTarget(raw: string): string {
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(raw)?.[0] ?? "";
+  const rest = raw.slice(scheme.length);
+  const authorityEnd = rest.search(/[/?#]/);
+  const authority = authorityEnd === -1 ? rest : rest.slice(0, authorityEnd);
+  const at = authority.lastIndexOf("@");
+  const cleaned = at === -1 ? raw : `${scheme}[user info removed]${rest.slice(at)}`;
+  return truncate(cleaned);
 }
 
 function truncate(text: string): string {

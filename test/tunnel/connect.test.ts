@@ -334,6 +334,22 @@ tunnels:
       .request_id as string;
   }
 
+  it("never logs user info a client put in the CONNECT target", async () => {
+    const answer = await rawConnect(port(), `ci:hunter2-not-a-jwt@127.0.0.1:${echo.port}`, {
+      "proxy-authorization": `Bearer ${token}`,
+    });
+    expect(answer.status).toBe(400);
+    const requestId = JSON.parse(answer.body).error.request_id;
+    const events = await eventually(
+      () => harness.auditEvents(),
+      (list) => list.some((event) => event.request_id === requestId),
+    );
+    expect(events.find((event) => event.request_id === requestId)?.destination).toBe(
+      `[user info removed]@127.0.0.1:${echo.port}`,
+    );
+    expect(await harness.allOutput()).not.toContain("hunter2");
+  });
+
   it("refuses malformed CONNECT targets with 400", async () => {
     for (const target of [
       `[fe80::1%25eth0]:${echo.port}`,

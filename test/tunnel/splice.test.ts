@@ -1,7 +1,7 @@
 import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { spliceSockets, systemDial, type TunnelStats } from "../../src/tunnel/index.js";
+import { adoptReads, spliceSockets, systemDial, type TunnelStats } from "../../src/tunnel/index.js";
 import { eventually } from "./helpers.js";
 
 /** A connected socket pair on loopback: `near` is what the gateway holds, `far` the client's end. */
@@ -65,5 +65,42 @@ describe("spliceSockets with a relay-read upstream", () => {
       (value) => value !== undefined,
     );
     expect(stats).toEqual({ bytesIn: 2, bytesOut: 15, reason: "closed" });
+  });
+
+  it("switches the client socket to relay reads, delivering what it had buffered before the switch", async () => {
+    const echo = createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
+    echo.listen(0, "127.0.0.1");
+    await once(echo, "listening");
+    servers.push(echo);
+    const { near, far, server } = await socketPair();
+    servers.push(server);
+    far.write("early bytes|");
+    await eventually(
+      async () => near.readableLength,
+      (length) => length > 0,
+    );
+    // The switch itself, on a plain TCP socket accepted by a server (what the HTTP server hands over).
+    const probe = await socketPair();
+    servers.push(probe.server);
+    expect(adoptReads(probe.near)).toBeDefined();
+    probe.far.destroy();
+
+    const upstream = systemDial({
+      host: "127.0.0.1",
+      port: (echo.address() as AddressInfo).port,
+      family: 4,
+      use: "tunnel",
+    });
+    await once(upstream, "connect");
+    spliceSockets(near, upstream, { idleTimeoutMs: 60_000, maxLifetimeMs: 60_000, onClose: () => undefined });
+    let text = "";
+    far.setEncoding("utf8");
+    far.on("data", (chunk: string) => {
+      text += chunk;
+      if (text === "early bytes|") far.end("late bytes");
+    });
+    await once(far, "end");
+    expect(text).toBe("early bytes|late bytes");
+    far.destroy();
   });
 });
