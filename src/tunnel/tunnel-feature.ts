@@ -139,7 +139,10 @@ export function createTunnelFeature(
       const answered = gone
         ? { code: "client-closed", status: 499 }
         : answerConnectError(socket, error, context.requestId);
-      if (gone) socket.destroy();
+      if (gone) {
+        socket.destroy();
+        event.decision = "error";
+      }
       finishRefusal(event, error, answered, context);
     }
   }
@@ -156,21 +159,17 @@ export function createTunnelFeature(
           request_id: opened.request_id,
           decision: "allow",
           reason: stats.reason,
+          policy: opened.policy,
           tunnel: tunnel.name,
+          identity: opened.identity,
+          token_sha256: opened.token_sha256,
+          client_ip: opened.client_ip,
+          destination: opened.destination,
+          upstream: opened.upstream,
           bytes_in: stats.bytesIn,
           bytes_out: stats.bytesOut,
           duration_ms: clock() - openedAt,
         };
-        for (const key of [
-          "policy",
-          "identity",
-          "token_sha256",
-          "client_ip",
-          "destination",
-          "upstream",
-        ] as const) {
-          if (opened[key] !== undefined) (closed as unknown as Record<string, unknown>)[key] = opened[key];
-        }
         auditLog.emit(closed);
         if (closing && open.size === 0) allClosed?.();
       },
