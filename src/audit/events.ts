@@ -1,3 +1,4 @@
+import type { Decision } from "../policy/types.js";
 import { type AuditEvent, identityClaimNames } from "./types.js";
 
 /**
@@ -19,4 +20,27 @@ export function identityFromClaims(
     else if (typeof value === "number" && Number.isFinite(value)) identity[name] = String(value);
   }
   return identity;
+}
+
+/**
+ * The conditions that decided a denial, as audit events list them: for a deny-policy match, the
+ * conditions of the deny policies that matched; otherwise every allow policy's conditions.
+ */
+export function deciderConditions(decision: Decision): NonNullable<AuditEvent["conditions"]> {
+  const denied = decision.reason === "denied-by-policy";
+  const traces = denied ? decision.traces.deny : decision.traces.allow;
+  const conditions: NonNullable<AuditEvent["conditions"]> = [];
+  for (const trace of traces) {
+    if (denied && !trace.matched) continue;
+    for (const condition of trace.conditions) {
+      conditions.push({
+        policy: trace.policy,
+        claim: condition.claim,
+        expected: condition.expected,
+        found: condition.found ?? null,
+        ok: condition.ok,
+      });
+    }
+  }
+  return conditions;
 }

@@ -1,6 +1,6 @@
 export { type AuditLogOptions, createAuditLog } from "./audit-log.js";
 export { auditChannels, publishAuditEvent } from "./diagnostics.js";
-export { identityFromClaims } from "./events.js";
+export { deciderConditions, identityFromClaims } from "./events.js";
 export { createLogger, type LoggerOptions } from "./logger.js";
 export { createRedactor, redactedMarker } from "./redactor.js";
 export {

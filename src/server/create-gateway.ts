@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { identityFromClaims } from "../audit/index.js";
+import { deciderConditions, identityFromClaims } from "../audit/index.js";
 import type { AuditEvent, AuditLog } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { TollgateError, toErrorResponse } from "../errors/index.js";
@@ -12,7 +12,7 @@ import { sha256Hex } from "../lib/sha256.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
-import type { AccessRule, Decision, DecisionSummary } from "../policy/types.js";
+import type { AccessRule, DecisionSummary } from "../policy/types.js";
 import {
   clientAddress,
   createRouteTable,
@@ -61,9 +61,6 @@ export interface Gateway {
     features?: readonly GatewayFeature[];
   }): TokenVerifier;
 }
-
-/** Paths answered by the gateway itself; routes cannot claim them. */
-export const reservedPaths = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /**
  * Builds the gateway's HTTP server. The per-request pipeline is: normalise path → route → method →
@@ -227,7 +224,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       event.policy = decision.policy;
       if (!decision.allow) {
-        event.conditions = failedConditions(evaluateAccess(route.access, identity));
+        event.conditions = deciderConditions(evaluateAccess(route.access, identity));
         throw new TollgateError("TG_POLICY_DENIED", decision.reason);
       }
 
@@ -359,24 +356,6 @@ const consumedBoth = ["gateway-authorization", "authorization"] as const;
 /** Credential headers tollgate consumed and must never forward. */
 function consumedHeaders(header: "gateway-authorization" | "authorization"): readonly string[] {
   return header === "authorization" ? consumedBoth : consumedGateway;
-}
-
-function failedConditions(decision: Decision): AuditEvent["conditions"] {
-  const traces = decision.reason === "denied-by-policy" ? decision.traces.deny : decision.traces.allow;
-  const conditions: NonNullable<AuditEvent["conditions"]> = [];
-  for (const trace of traces) {
-    if (decision.reason === "denied-by-policy" && !trace.matched) continue;
-    for (const condition of trace.conditions) {
-      conditions.push({
-        policy: trace.policy,
-        claim: condition.claim,
-        expected: condition.expected,
-        found: condition.found ?? null,
-        ok: condition.ok,
-      });
-    }
-  }
-  return conditions;
 }
 
 function firstHeader(value: string | string[] | undefined): string | undefined {

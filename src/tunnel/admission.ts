@@ -1,12 +1,11 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
-import { identityFromClaims } from "../audit/index.js";
+import { deciderConditions, identityFromClaims } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
-import type { Decision } from "../policy/types.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
 import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
 import { formatHostPort } from "./ip-address.js";
@@ -101,7 +100,7 @@ export async function admit(
     const decision = evaluateAccess(tunnel.access, identity);
     event.tunnel = tunnel.name;
     if (decision.policy !== undefined) event.policy = decision.policy;
-    event.conditions = failedConditions(decision);
+    event.conditions = deciderConditions(decision);
     throw new TollgateError("TG_POLICY_DENIED", `tunnel "${tunnel.name}": ${decision.reason}`);
   }
   event.tunnel = first.name;
@@ -127,24 +126,4 @@ export async function admit(
   if (viaPolicy !== undefined) event.policy = viaPolicy;
   event.upstream = formatHostPort(via.address, target.port);
   return { upstream: socket, tunnel: via.tunnel };
-}
-
-/** The conditions that decided a denial, as the audit event lists them. */
-function failedConditions(decision: Decision): AuditEvent["conditions"] {
-  const denied = decision.reason === "denied-by-policy";
-  const traces = denied ? decision.traces.deny : decision.traces.allow;
-  const conditions: NonNullable<AuditEvent["conditions"]> = [];
-  for (const trace of traces) {
-    if (denied && !trace.matched) continue;
-    for (const condition of trace.conditions) {
-      conditions.push({
-        policy: trace.policy,
-        claim: condition.claim,
-        expected: condition.expected,
-        found: condition.found ?? null,
-        ok: condition.ok,
-      });
-    }
-  }
-  return conditions;
 }
