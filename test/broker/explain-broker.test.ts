@@ -5,23 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTollgate } from "../helpers/run-cli.js";
 
-const run = promisify(execFile);
-const cli = fileURLToPath(new URL("../../bin/tollgate.js", import.meta.url));
+const _run = promisify(execFile);
+const _cli = fileURLToPath(new URL("../../bin/tollgate.js", import.meta.url));
 
 /** Runs the built CLI (`npm test` builds dist/ first). */
-async function tollgate(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
-      env: { PATH: process.env.PATH ?? "", ...env },
-      timeout: 15_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const tollgate = (args: string[], env: Record<string, string> = {}) =>
+  runTollgate(args, { env, cleanEnv: true });
 
 let dir: string;
 let config: string;

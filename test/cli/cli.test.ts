@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTollgate } from "../helpers/run-cli.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -12,19 +13,7 @@ const cli = join(root, "bin/tollgate.js");
 const fixture = (name: string) => join(root, "test/fixtures/claims", name);
 
 /** Runs the built CLI (npm test builds dist/ first) and returns its exit code and output. */
-async function tollgate(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      timeout: 15_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
+const tollgate = (args: string[], env: Record<string, string> = {}) => runTollgate(args, { env });
 
 let dir: string;
 let config: string;

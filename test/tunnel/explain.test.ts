@@ -5,24 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTollgate } from "../helpers/run-cli.js";
 
-const run = promisify(execFile);
+const _run = promisify(execFile);
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const fixture = (name: string) => join(root, "test/fixtures/claims", name);
 
 /** Runs the built CLI (npm test builds dist/ first). */
-async function tollgate(args: string[]) {
-  try {
-    const { stdout } = await run(process.execPath, [join(root, "bin/tollgate.js"), ...args], {
-      cwd: root,
-      timeout: 15_000,
-    });
-    return { code: 0, stdout };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string };
-    return { code: failed.code, stdout: failed.stdout };
-  }
-}
+const tollgate = (args: string[]) => runTollgate(args);
 
 describe("tollgate explain --connect", () => {
   let dir: string;
