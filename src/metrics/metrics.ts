@@ -1,8 +1,9 @@
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { auditChannels } from "../audit/diagnostics.js";
 import type { AuditEvent } from "../audit/types.js";
 import { type KeySetLoadEvent, oidcChannels } from "../oidc/index.js";
+import { AccumulatedCounter, AccumulatedHistogram, type HistogramSeries } from "./accumulators.js";
 
 /**
  * Every metric tollgate exports, declared in this one file. Metrics are fed from diagnostics channels
@@ -18,15 +19,19 @@ export interface Metrics {
   close(): void;
 }
 
-interface EventChildren {
-  readonly decision: Counter.Internal;
-  readonly duration: Histogram.Internal<string>;
-  readonly bytesIn: Counter.Internal;
-  readonly bytesOut: Counter.Internal;
+/** The series one audit label set feeds, found once per distinct label set. */
+interface EventSeries {
+  readonly decision: { value: number };
+  readonly duration: HistogramSeries;
+  readonly bytesIn: { value: number };
+  readonly bytesOut: { value: number };
 }
 
 /**
  * Creates a registry with tollgate's metrics and the process defaults, subscribed to the channels.
+ *
+ * The per-event metrics (decisions, durations, bytes, token checks) are {@link AccumulatedCounter} and
+ * {@link AccumulatedHistogram}: bumped in place per audit event, read by prom-client at scrape time.
  *
  * @example
  * const metrics = createMetrics();
@@ -36,30 +41,29 @@ export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "tollgate_" });
 
-  const decisions = new Counter({
+  const decisions = new AccumulatedCounter({
     name: "tollgate_decisions_total",
     help: "Decisions, one per audit event, by event, decision (allow, deny, error) and reason code.",
     labelNames: ["event", "decision", "reason", "route"] as const,
-    registers: [registry],
+    registry,
   });
-  const duration = new Histogram({
+  const duration = new AccumulatedHistogram<"event">({
     name: "tollgate_request_duration_seconds",
     help: "Time from request arrival to the end of the answer (or tunnel), by audit event.",
-    labelNames: ["event"] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
+    registry,
   });
-  const tokenChecks = new Counter({
+  const tokenChecks = new AccumulatedCounter({
     name: "tollgate_token_checks_total",
     help: "Accepted tokens, by whether the signature was verified or the verified-token cache answered.",
     labelNames: ["result"] as const,
-    registers: [registry],
+    registry,
   });
-  const bytes = new Counter({
+  const bytes = new AccumulatedCounter({
     name: "tollgate_bytes_total",
     help: "Body bytes relayed, by audit event and direction (in: from the caller, out: to the caller).",
     labelNames: ["event", "direction"] as const,
-    registers: [registry],
+    registry,
   });
   const keyLoads = new Counter({
     name: "tollgate_issuer_key_loads_total",
@@ -74,35 +78,46 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
-  // prom-client hashes a label set on every call; the children of the bounded label sets we see are kept
-  // here instead, so counting a request is a map lookup and a few increments.
-  const children = new Map<string, EventChildren>();
-  const childrenFor = (event: AuditEvent): EventChildren => {
+  // Label sets are bounded (event names, decisions, reason codes, configured route names), so their
+  // series are kept here for the life of the process, two map lookups per event at most.
+  const seriesByEvent = new Map<string, Map<string, EventSeries>>();
+  const seriesFor = (event: AuditEvent): EventSeries => {
     const route = event.route ?? "";
-    const key = `${event.event}\u0000${event.decision}\u0000${event.reason}\u0000${route}`;
-    let found = children.get(key);
+    let byRest = seriesByEvent.get(event.event);
+    if (byRest === undefined) {
+      byRest = new Map();
+      seriesByEvent.set(event.event, byRest);
+    }
+    const key = `${event.decision}\u0000${event.reason}\u0000${route}`;
+    let found = byRest.get(key);
     if (found === undefined) {
+      const name = event.event;
       found = {
-        decision: decisions.labels(event.event, event.decision, event.reason, route),
-        duration: duration.labels(event.event),
-        bytesIn: bytes.labels(event.event, "in"),
-        bytesOut: bytes.labels(event.event, "out"),
+        decision: decisions.seriesFor(`${name}\u0000${key}`, {
+          event: name,
+          decision: event.decision,
+          reason: event.reason,
+          route,
+        }),
+        duration: duration.seriesFor(name, { event: name }),
+        bytesIn: bytes.seriesFor(`${name}\u0000in`, { event: name, direction: "in" }),
+        bytesOut: bytes.seriesFor(`${name}\u0000out`, { event: name, direction: "out" }),
       };
-      children.set(key, found);
+      byRest.set(key, found);
     }
     return found;
   };
-  const cachedCheck = tokenChecks.labels("cached");
-  const verifiedCheck = tokenChecks.labels("verified");
+  const cachedCheck = tokenChecks.seriesFor("cached", { result: "cached" });
+  const verifiedCheck = tokenChecks.seriesFor("verified", { result: "verified" });
 
   const onAuditEvent = (message: unknown) => {
     const event = message as AuditEvent;
-    const child = childrenFor(event);
-    child.decision.inc();
-    if (event.duration_ms !== undefined) child.duration.observe(event.duration_ms / 1000);
-    if (event.token_cached !== undefined) (event.token_cached ? cachedCheck : verifiedCheck).inc();
-    if (event.bytes_in) child.bytesIn.inc(event.bytes_in);
-    if (event.bytes_out) child.bytesOut.inc(event.bytes_out);
+    const series = seriesFor(event);
+    series.decision.value += 1;
+    if (event.duration_ms !== undefined) duration.record(series.duration, event.duration_ms / 1000);
+    if (event.token_cached !== undefined) (event.token_cached ? cachedCheck : verifiedCheck).value += 1;
+    if (event.bytes_in) series.bytesIn.value += event.bytes_in;
+    if (event.bytes_out) series.bytesOut.value += event.bytes_out;
   };
   const onKeyLoad = (message: unknown) => {
     const event = message as KeySetLoadEvent;

@@ -4,12 +4,15 @@ import type { VerifiedToken } from "./types.js";
 export interface VerifiedTokenCache {
   /** The cached result (with `cached: true`) while `now` is before its end of validity. */
   get(tokenSha256: string, nowMs: number): VerifiedToken | undefined;
+  /** Like {@link get}, with the end of validity the entry was stored with. */
+  entry(tokenSha256: string, nowMs: number): CachedVerification | undefined;
   /** Caches a freshly verified token until `validUntilMs` (its `exp`, or earlier with a maximum age). */
   set(token: VerifiedToken, validUntilMs: number, nowMs: number): void;
   readonly size: number;
 }
 
-interface Entry {
+/** One cached verification: the result handed out on a hit, and until when it may be. */
+export interface CachedVerification {
   readonly hit: VerifiedToken;
   readonly validUntilMs: number;
 }
@@ -22,17 +25,19 @@ interface Entry {
  * const cache = createVerifiedTokenCache(10_000);
  */
 export function createVerifiedTokenCache(maxEntries: number): VerifiedTokenCache {
-  const entries = new Map<string, Entry>();
+  const entries = new Map<string, CachedVerification>();
+  const entry = (tokenSha256: string, nowMs: number): CachedVerification | undefined => {
+    const found = entries.get(tokenSha256);
+    if (found === undefined) return undefined;
+    if (nowMs >= found.validUntilMs) {
+      entries.delete(tokenSha256);
+      return undefined;
+    }
+    return found;
+  };
   return {
-    get(tokenSha256, nowMs) {
-      const entry = entries.get(tokenSha256);
-      if (entry === undefined) return undefined;
-      if (nowMs >= entry.validUntilMs) {
-        entries.delete(tokenSha256);
-        return undefined;
-      }
-      return entry.hit;
-    },
+    get: (tokenSha256, nowMs) => entry(tokenSha256, nowMs)?.hit,
+    entry,
     set(token, validUntilMs, nowMs) {
       if (maxEntries <= 0 || nowMs >= validUntilMs) return;
       entries.delete(token.tokenSha256);

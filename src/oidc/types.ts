@@ -53,7 +53,14 @@ export interface VerifiedToken {
  * code (or `TG_ISSUER_UNAVAILABLE`) whose message is operator detail for the audit log.
  */
 export interface TokenVerifier {
-  verify(rawToken: string): Promise<VerifiedToken>;
+  /**
+   * Verifies `rawToken`, answering from the verified-token cache when it can. `connection` (the client's
+   * socket, or any object that lives as long as one caller's connection) enables a per-connection memo
+   * of the last token: a client that sends the same token again on a keep-alive connection, as every
+   * client does, is answered by one string comparison instead of hashing the token. The memo follows
+   * the cache: with `token_cache_size: 0` nothing is remembered.
+   */
+  verify(rawToken: string, connection?: object): Promise<VerifiedToken>;
   /** Loads every issuer's keys once; resolves when done (rejections are logged, not thrown). */
   start(): Promise<void>;
   /** True once every issuer has a usable key set (drives `/readyz`). */

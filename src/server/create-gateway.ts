@@ -203,7 +203,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
       let verified: VerifiedToken;
       try {
-        verified = await verifier.verify(extracted.token);
+        verified = await verifier.verify(extracted.token, req.socket);
       } catch (error) {
         // The hash of an unverified token is still useful to correlate a caller's attempts.
         event.token_sha256 = sha256Hex(extracted.token);

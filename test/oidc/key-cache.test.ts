@@ -116,6 +116,62 @@ describe("verified-token cache", () => {
   });
 });
 
+describe("per-connection memo of the last token", () => {
+  it("answers the same token again on the same connection as the cache does", async () => {
+    const counter = countingJwtVerify();
+    harness = await startVerifierHarness({ hooks: { jwtVerify: counter.jwtVerify } });
+    const connection = {};
+    const token = await harness.mint();
+    await expect(harness.verifier.verify(token, connection)).resolves.toMatchObject({ cached: false });
+    const second = await harness.verifier.verify(token, connection);
+    const third = await harness.verifier.verify(token, connection);
+    expect(second).toMatchObject({ cached: true });
+    expect(third).toBe(second);
+    expect(counter.calls()).toBe(1);
+  });
+
+  it("never answers a different token from the memo: a forged token after a good one is refused", async () => {
+    harness = await startVerifierHarness();
+    const connection = {};
+    const token = await harness.mint();
+    await harness.verifier.verify(token, connection);
+    await harness.verifier.verify(token, connection);
+    const [header, payload] = token.split(".");
+    const forged = `${header}.${payload}.${"A".repeat(342)}`;
+    await expectRejected(harness.verifier, forged, "TG_TOKEN_SIGNATURE_INVALID", connection);
+    const otherCaller = await harness.mint({ repository_owner_id: "999" });
+    await expect(harness.verifier.verify(otherCaller, connection)).resolves.toMatchObject({
+      claims: expect.objectContaining({ repository_owner_id: "999" }),
+    });
+  });
+
+  it("stops answering once the token's validity ends, as the cache does", async () => {
+    harness = await startVerifierHarness();
+    const connection = {};
+    const token = await harness.mint({}, { expiresInSeconds: 60 });
+    await harness.verifier.verify(token, connection);
+    await harness.verifier.verify(token, connection);
+    harness.clock.advance(59_000);
+    await expect(harness.verifier.verify(token, connection)).resolves.toMatchObject({ cached: true });
+    harness.clock.advance(2_000 + 30_000);
+    await expectRejected(harness.verifier, token, "TG_TOKEN_EXPIRED", connection);
+  });
+
+  it("remembers nothing when the cache is off: every use is a signature check", async () => {
+    const counter = countingJwtVerify();
+    harness = await startVerifierHarness({
+      verifier: { tokenCacheSize: 0 },
+      hooks: { jwtVerify: counter.jwtVerify },
+    });
+    const connection = {};
+    const token = await harness.mint();
+    for (let i = 0; i < 3; i++) {
+      await expect(harness.verifier.verify(token, connection)).resolves.toMatchObject({ cached: false });
+    }
+    expect(counter.calls()).toBe(3);
+  });
+});
+
 describe("JWKS cache and unknown kid", () => {
   it("refetches for an unknown kid at most once per cooldown, with concurrent misses sharing one fetch", async () => {
     harness = await startVerifierHarness({ verifier: { unknownKidCooldownMs: cooldownMs } });

@@ -128,8 +128,13 @@ export async function startVerifierHarness(options: HarnessOptions = {}): Promis
  * Asserts that verification fails with `code`, and that the error's message names neither the token nor
  * its signature (messages go to audit logs).
  */
-export async function expectRejected(verifier: TokenVerifier, token: string, code: string): Promise<Error> {
-  const error = await verifier.verify(token).then(
+export async function expectRejected(
+  verifier: TokenVerifier,
+  token: string,
+  code: string,
+  connection?: object,
+): Promise<Error> {
+  const error = await verifier.verify(token, connection).then(
     () => undefined,
     (caught: unknown) => caught,
   );
