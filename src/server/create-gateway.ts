@@ -322,10 +322,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         check();
       });
       if ((await Promise.race([drained, graceOver])) === "timeout") {
-        logger.warn(
-          { in_flight: inFlight },
-          "shutdown grace period over; closing remaining connections",
-        );
+        logger.warn({ in_flight: inFlight }, "shutdown grace period over; closing remaining connections");
       }
       server.closeAllConnections();
       await Promise.all([...everyFeature].map((feature) => feature.close?.()));
