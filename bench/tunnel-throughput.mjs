@@ -10,7 +10,9 @@
 // is the median over rounds, and a ratio is the median of the per-round ratios to direct (with its range).
 //
 // Usage: npm run build && node bench/tunnel-throughput.mjs [--bytes 1073741824] [--rounds 5]
-//        [--direction both|up|down] [--quiet-wait 2]
+//        [--direction both|up|down] [--quiet-wait 2] [--pipe-proxy node|splice]
+// --pipe-proxy splice replaces the naive Node proxy with targets/splice-relay.c (compiled with cc): a
+// relay that copies nothing through user space, the bound for any relay on this machine.
 // Everything listens on 127.0.0.1; every child is killed when the run ends.
 import { once } from "node:events";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -32,6 +34,7 @@ const { values: args, positionals } = parseArgs({
     rounds: { type: "string", default: process.env.BENCH_ROUNDS ?? "5" },
     direction: { type: "string", default: process.env.BENCH_DIRECTION ?? "both" },
     "quiet-wait": { type: "string", default: process.env.BENCH_QUIET_WAIT ?? "2" },
+    "pipe-proxy": { type: "string", default: process.env.BENCH_PIPE_PROXY ?? "node" },
   },
 });
 
@@ -200,7 +203,19 @@ async function runClient({ mode, direction, bytes, port, sinkPort, token }) {
   process.stdout.write(`${JSON.stringify({ ms, bytes })}\n`);
 }
 
+/** The comparison proxy: the naive Node pipe, or the C splice relay compiled into the run's folder. */
+async function startPipeProxy(dir) {
+  if (args["pipe-proxy"] === "node") return startProcess(process.execPath, [self, "--role", "pipe-proxy"]);
+  if (args["pipe-proxy"] !== "splice") throw new Error("--pipe-proxy must be node or splice");
+  const binary = join(dir, "splice-relay");
+  const source = fileURLToPath(new URL("targets/splice-relay.c", import.meta.url));
+  const built = await runToCompletion("cc", ["-O2", "-pthread", "-o", binary, source], 60_000);
+  if (built.code !== 0) throw new Error(`cc failed: ${built.stderr.slice(-2000)}`);
+  return startProcess(binary, []);
+}
+
 async function runDriver() {
+  const pipeLabel = args["pipe-proxy"] === "splice" ? "splice relay" : "naive pipe";
   const bytes = Number(args.bytes);
   const rounds = Number(args.rounds);
   const directions = args.direction === "both" ? ["up", "down"] : [args.direction];
@@ -222,7 +237,7 @@ async function runDriver() {
       JSON.stringify({ sinkPort, auditPath: join(dir, "audit.jsonl") }),
     ]);
     const { port, token } = await readReadyLine(gateway, 30_000);
-    pipeProxy = startProcess(process.execPath, [self, "--role", "pipe-proxy"]);
+    pipeProxy = await startPipeProxy(dir);
     const { port: pipePort } = await readReadyLine(pipeProxy);
     const portOf = { direct: sinkPort, pipe: pipePort, tunnel: port };
     const processOf = { direct: undefined, pipe: pipeProxy, tunnel: gateway };
@@ -298,11 +313,11 @@ async function runDriver() {
       [
         "direction",
         "direct MiB/s",
-        "naive pipe MiB/s",
+        `${pipeLabel} MiB/s`,
         "tollgate MiB/s",
-        "naive pipe / direct (range)",
+        `${pipeLabel} / direct (range)`,
         "tollgate / direct (range)",
-        "naive pipe CPU ms/GiB",
+        `${pipeLabel} CPU ms/GiB`,
         "tollgate CPU ms/GiB",
       ],
       rows,
