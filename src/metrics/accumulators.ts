@@ -31,8 +31,8 @@ export class AccumulatedCounter<L extends string> {
   }
 
   /**
-   * The series of one label set, to keep and bump with {@link add}: callers cache it per label set so
-   * the request path does no lookup at all.
+   * The series of one label set: callers keep it and bump `value` in place, so counting costs no label
+   * hashing. Series live as long as the counter (label sets are bounded).
    */
   seriesFor(key: string, labels: Record<L, string>): { value: number } {
     let found = this.series.get(key);
@@ -136,8 +136,16 @@ export class AccumulatedHistogram<L extends string> {
     };
   }
 
+  /**
+   * Zeroes every series in place (the registry's `resetMetrics()`): callers keep references to their
+   * series, which must go on counting into what the next scrape renders.
+   */
   reset(): void {
-    this.seriesByKey.clear();
+    for (const { data } of this.seriesByKey.values()) {
+      data.counts.fill(0);
+      data.sum = 0;
+      data.count = 0;
+    }
   }
 }
 

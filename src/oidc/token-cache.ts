@@ -2,9 +2,10 @@ import type { VerifiedToken } from "./types.js";
 
 /** Verified tokens by SHA-256 of the raw token, so a reused token skips the signature check. */
 export interface VerifiedTokenCache {
-  /** The cached result (with `cached: true`) while `now` is before its end of validity. */
-  get(tokenSha256: string, nowMs: number): VerifiedToken | undefined;
-  /** Like {@link get}, with the end of validity the entry was stored with. */
+  /**
+   * The cached result (with `cached: true`) and the end of validity it was stored with, while `now` is
+   * before that end.
+   */
   entry(tokenSha256: string, nowMs: number): CachedVerification | undefined;
   /** Caches a freshly verified token until `validUntilMs` (its `exp`, or earlier with a maximum age). */
   set(token: VerifiedToken, validUntilMs: number, nowMs: number): void;
@@ -26,18 +27,16 @@ export interface CachedVerification {
  */
 export function createVerifiedTokenCache(maxEntries: number): VerifiedTokenCache {
   const entries = new Map<string, CachedVerification>();
-  const entry = (tokenSha256: string, nowMs: number): CachedVerification | undefined => {
-    const found = entries.get(tokenSha256);
-    if (found === undefined) return undefined;
-    if (nowMs >= found.validUntilMs) {
-      entries.delete(tokenSha256);
-      return undefined;
-    }
-    return found;
-  };
   return {
-    get: (tokenSha256, nowMs) => entry(tokenSha256, nowMs)?.hit,
-    entry,
+    entry(tokenSha256, nowMs) {
+      const found = entries.get(tokenSha256);
+      if (found === undefined) return undefined;
+      if (nowMs >= found.validUntilMs) {
+        entries.delete(tokenSha256);
+        return undefined;
+      }
+      return found;
+    },
     set(token, validUntilMs, nowMs) {
       if (maxEntries <= 0 || nowMs >= validUntilMs) return;
       entries.delete(token.tokenSha256);

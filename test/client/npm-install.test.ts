@@ -81,8 +81,7 @@ beforeAll(async () => {
     setup.clientEnv(),
     2,
   );
-  proxyUrl =
-    /^HTTP_PROXY=(\S+)$/m.exec(proxy.stdout())?.[1] ?? /^HTTPS_PROXY=(\S+)$/m.exec(proxy.stdout())![1]!;
+  proxyUrl = /^HTTP_PROXY=(\S+)$/m.exec(proxy.stdout())![1]!;
 }, 90_000);
 
 afterAll(async () => {

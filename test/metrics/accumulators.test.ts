@@ -59,6 +59,17 @@ describe("accumulated metrics render exactly as prom-client's own", () => {
     expect(text).toContain('h_count{event="x"} 2');
   });
 
+  it("histogram: resetMetrics() zeroes the series in place, so a kept series goes on counting", async () => {
+    const registry = new Registry();
+    const histogram = new AccumulatedHistogram<"event">({ name: "h", help: "h", buckets, registry });
+    const series = histogram.seriesFor("x", { event: "x" });
+    histogram.record(series, 0.5);
+    registry.resetMetrics();
+    expect(await registry.metrics()).toContain('h_count{event="x"} 0');
+    histogram.record(series, 0.5);
+    expect(await registry.metrics()).toContain('h_count{event="x"} 1');
+  });
+
   it("counter: series bumped in place are what a scrape reports, repeatedly", async () => {
     const ours = new Registry();
     const theirs = new Registry();
