@@ -29,6 +29,7 @@ export const configDefaults = Object.freeze({
   stripPrefix: false,
   authHeader: "gateway-authorization",
   auditSink: "stdout",
+  auditFlushIntervalMs: 20,
   storeKind: "memory",
   maxHeaderBytes: 16_384,
   shutdownGraceMs: 10_000,
@@ -138,7 +139,10 @@ export function compileValidated(
     compiledTunnels: listOf(raw.tunnels).map((tunnel, index) => compileTunnel(tunnel, tunnelAccess[index]!)),
     ...(raw.broker === undefined ? {} : { broker: structuredClone(raw.broker) }),
     ...(compiledBroker === undefined ? {} : { compiledBroker }),
-    audit: { sink: raw.audit?.sink ?? configDefaults.auditSink },
+    audit: {
+      sink: raw.audit?.sink ?? configDefaults.auditSink,
+      flushIntervalMs: durationOr(raw.audit?.flush_interval, configDefaults.auditFlushIntervalMs),
+    },
     store: {
       kind: raw.store?.kind ?? configDefaults.storeKind,
       ...(raw.store?.url === undefined ? {} : { url: raw.store.url }),

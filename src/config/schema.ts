@@ -463,6 +463,16 @@ export const configSchema = z
           .describe("`stdout` or a file path (JSON lines, appended). Default: stdout.")
           .meta({ examples: ["stdout", "/var/log/tollgate/audit.jsonl"] })
           .optional(),
+        flush_interval: duration(
+          "Longest time an audit line waits in memory before it is written; lines go out in batches, " +
+            "sooner when 64 KiB have gathered. `0s` writes at the end of every event-loop turn. At most 1s. " +
+            "Default: 20ms.",
+          "20ms",
+        )
+          .refine((text) => (parseDuration(text) ?? 0) <= 1000, {
+            message: "must be at most 1s (lines waiting longer are lost in a crash)",
+          })
+          .optional(),
       })
       .describe("Where audit events go.")
       .optional(),

@@ -42,7 +42,8 @@ export interface CompiledConfig {
    * lists and grants built. Present exactly when `broker` is; this is what the broker feature serves.
    */
   readonly compiledBroker?: CompiledBroker;
-  readonly audit: { readonly sink: string };
+  /** `flushIntervalMs`: the longest an audit line waits before it is written (`audit.flush_interval`). */
+  readonly audit: { readonly sink: string; readonly flushIntervalMs: number };
   readonly store: { readonly kind: "memory" | "redis"; readonly url?: string };
   readonly server: {
     /** Largest total request header size accepted (bytes); larger requests get 431 from Node. */

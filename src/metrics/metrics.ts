@@ -79,21 +79,18 @@ export function createMetrics(): Metrics {
   });
 
   // Label sets are bounded (event names, decisions, reason codes, configured route names), so their
-  // series are kept here for the life of the process, two map lookups per event at most.
-  const seriesByEvent = new Map<string, Map<string, EventSeries>>();
+  // series are kept here for the life of the process. One map level per label, not a joined key: the
+  // label values are the same string objects event after event, their hashes already computed, whereas
+  // a key built per event is a new string to allocate and hash every time.
+  const seriesTree = new Map<string, Map<string, Map<string, Map<string, EventSeries>>>>();
   const seriesFor = (event: AuditEvent): EventSeries => {
     const route = event.route ?? "";
-    let byRest = seriesByEvent.get(event.event);
-    if (byRest === undefined) {
-      byRest = new Map();
-      seriesByEvent.set(event.event, byRest);
-    }
-    const key = `${event.decision}\u0000${event.reason}\u0000${route}`;
-    let found = byRest.get(key);
+    const byRoute = childMap(childMap(childMap(seriesTree, event.event), event.decision), event.reason);
+    let found = byRoute.get(route);
     if (found === undefined) {
       const name = event.event;
       found = {
-        decision: decisions.seriesFor(`${name}\u0000${key}`, {
+        decision: decisions.seriesFor(`${name}\u0000${event.decision}\u0000${event.reason}\u0000${route}`, {
           event: name,
           decision: event.decision,
           reason: event.reason,
@@ -103,7 +100,7 @@ export function createMetrics(): Metrics {
         bytesIn: bytes.seriesFor(`${name}\u0000in`, { event: name, direction: "in" }),
         bytesOut: bytes.seriesFor(`${name}\u0000out`, { event: name, direction: "out" }),
       };
-      byRest.set(key, found);
+      byRoute.set(route, found);
     }
     return found;
   };
@@ -135,4 +132,14 @@ export function createMetrics(): Metrics {
       unsubscribe(oidcChannels.keys, onKeyLoad);
     },
   };
+}
+
+/** The map under `key`, created empty on first use. */
+function childMap<V>(parent: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let child = parent.get(key);
+  if (child === undefined) {
+    child = new Map();
+    parent.set(key, child);
+  }
+  return child;
 }

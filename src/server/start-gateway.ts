@@ -64,7 +64,11 @@ export async function startGateway(
     level: options.logLevel ?? process.env.LOG_LEVEL ?? "info",
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   });
-  const auditLog = createAuditLog({ sink: options.auditSink ?? config.audit.sink, redactor });
+  const auditLog = createAuditLog({
+    sink: options.auditSink ?? config.audit.sink,
+    flushIntervalMs: config.audit.flushIntervalMs,
+    redactor,
+  });
   const verifier = createTokenVerifier(config.issuers, config.verifier, {
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
@@ -113,6 +117,9 @@ export async function startGateway(
     const restartNeeded: string[] = [];
     if (JSON.stringify(next.listen) !== JSON.stringify(current.config.listen)) restartNeeded.push("listen");
     if (next.audit.sink !== current.config.audit.sink) restartNeeded.push("audit.sink");
+    if (next.audit.flushIntervalMs !== current.config.audit.flushIntervalMs) {
+      restartNeeded.push("audit.flush_interval");
+    }
     if (JSON.stringify(next.server) !== JSON.stringify(current.config.server)) restartNeeded.push("server");
     const sameIssuers =
       JSON.stringify([next.issuers, next.verifier]) ===

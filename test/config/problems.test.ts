@@ -307,6 +307,17 @@ broker:
     expect(redis.config?.store).toEqual({ kind: "redis", url: "redis://127.0.0.1:6379" });
   });
 
+  it("takes audit.flush_interval as a duration up to 1s, 20ms by default, and rejects a longer one", () => {
+    expect(compileConfigText(validBase).config?.audit).toEqual({ sink: "stdout", flushIntervalMs: 20 });
+    const zero = compileConfigText(`${validBase}audit:\n  flush_interval: 0s\n`);
+    expect(zero.config?.audit.flushIntervalMs).toBe(0);
+    const second = compileConfigText(`${validBase}audit:\n  flush_interval: 1s\n`);
+    expect(second.config?.audit.flushIntervalMs).toBe(1000);
+    const tooLong = compileConfigText(`${validBase}audit:\n  flush_interval: 5s\n`);
+    expect(tooLong.config).toBeUndefined();
+    expect(problemAt(tooLong.problems, "audit.flush_interval").message).toMatch(/at most 1s/);
+  });
+
   it("reports YAML syntax errors and duplicate keys with their lines", () => {
     const syntax = compileConfigText("listen:\n  port: [8080\nissuers: x\n").problems;
     expect(syntax.length).toBeGreaterThan(0);

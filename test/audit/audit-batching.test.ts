@@ -1,0 +1,117 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAuditLog, createRedactor } from "../../src/audit/index.js";
+import type { AuditEvent } from "../../src/audit/types.js";
+
+// The audit log writes in batches bounded by time and size. These tests read the real file the sink
+// writes, so they see what an operator tailing it would see, and when.
+
+let folder: string;
+beforeAll(async () => {
+  folder = await mkdtemp(join(tmpdir(), "tollgate-audit-batching-"));
+});
+afterAll(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+function event(index: number, extra: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    event: "gateway.request",
+    request_id: `request-${index}`,
+    decision: "allow",
+    reason: "allowed-by-policy",
+    ...extra,
+  };
+}
+
+async function linesOf(path: string): Promise<string[]> {
+  try {
+    const text = await readFile(path, "utf8");
+    return text === "" ? [] : text.trimEnd().split("\n");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+}
+
+/** Polls the file until it has `count` lines or `withinMs` passed; returns the lines and when they came. */
+async function waitForLines(path: string, count: number, withinMs: number) {
+  const started = performance.now();
+  for (;;) {
+    const lines = await linesOf(path);
+    const waitedMs = performance.now() - started;
+    if (lines.length >= count || waitedMs > withinMs) return { lines, waitedMs };
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("audit log batching", () => {
+  it("holds lines for the flush interval, then writes them all, in order, as whole lines", async () => {
+    const sink = join(folder, "interval.jsonl");
+    const audit = createAuditLog({ sink, redactor: createRedactor(), flushIntervalMs: 300 });
+    for (let i = 0; i < 50; i++) audit.emit(event(i));
+    // Well inside the interval nothing has been written yet: the lines are batched, not written per turn.
+    await sleep(100);
+    expect(await linesOf(sink)).toEqual([]);
+    const { lines } = await waitForLines(sink, 50, 5_000);
+    expect(lines.map((line) => (JSON.parse(line) as AuditEvent).request_id)).toEqual(
+      Array.from({ length: 50 }, (_, i) => `request-${i}`),
+    );
+    await audit.flush();
+  });
+
+  it("writes at once when a batch reaches the size bound, without waiting for the interval", async () => {
+    const sink = join(folder, "size.jsonl");
+    const audit = createAuditLog({
+      sink,
+      redactor: createRedactor(),
+      flushIntervalMs: 1_000,
+      flushBytes: 4_096,
+    });
+    // ≈ 200 bytes per line: 100 lines are well past 4 KiB.
+    for (let i = 0; i < 100; i++) audit.emit(event(i, { path: `/${"p".repeat(100)}` }));
+    const { lines, waitedMs } = await waitForLines(sink, 100, 900);
+    expect(lines).toHaveLength(100);
+    expect(waitedMs).toBeLessThan(900);
+    await audit.flush();
+  });
+
+  it("deny twin of the size bound: a batch under it waits for the interval", async () => {
+    const sink = join(folder, "under-size.jsonl");
+    const audit = createAuditLog({
+      sink,
+      redactor: createRedactor(),
+      flushIntervalMs: 400,
+      flushBytes: 1_000_000,
+    });
+    for (let i = 0; i < 100; i++) audit.emit(event(i, { path: `/${"p".repeat(100)}` }));
+    await sleep(150);
+    expect(await linesOf(sink)).toEqual([]);
+    expect((await waitForLines(sink, 100, 5_000)).lines).toHaveLength(100);
+    await audit.flush();
+  });
+
+  it("flush() writes what is pending before the interval ends (graceful stop)", async () => {
+    const sink = join(folder, "flush.jsonl");
+    const audit = createAuditLog({ sink, redactor: createRedactor(), flushIntervalMs: 1_000 });
+    for (let i = 0; i < 10; i++) audit.emit(event(i));
+    const started = performance.now();
+    await audit.flush();
+    expect(performance.now() - started).toBeLessThan(900);
+    expect(await linesOf(sink)).toHaveLength(10);
+  });
+
+  it("with flushIntervalMs 0 writes every event-loop turn", async () => {
+    const sink = join(folder, "every-turn.jsonl");
+    const audit = createAuditLog({ sink, redactor: createRedactor(), flushIntervalMs: 0 });
+    audit.emit(event(1));
+    const { lines, waitedMs } = await waitForLines(sink, 1, 2_000);
+    expect(lines).toHaveLength(1);
+    expect(waitedMs).toBeLessThan(2_000);
+    await audit.flush();
+  });
+});
