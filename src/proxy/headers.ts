@@ -1,3 +1,5 @@
+import { util as undiciUtil } from "undici";
+
 /**
  * Header hygiene for both directions of the reverse proxy. Headers travel as flat `[name, value, …]`
  * lists, the form Node's `rawHeaders`, undici's `dispatch` and `res.writeHead` all accept, so duplicates
@@ -62,7 +64,7 @@ export function upstreamRequestHeaders(
   let host: string | undefined;
   let connectionTokens: string[] | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
+    const name = lowerCaseName(rawHeaders[i]!);
     const value = rawHeaders[i + 1]!;
     if (droppedRequestHeaders.has(name)) {
       if (name === "host") host ??= value;
@@ -91,7 +93,7 @@ export function clientResponseHeadersFromRaw(raw: readonly Buffer[]): string[] {
   const out: string[] = [];
   let connectionTokens: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString("latin1").toLowerCase();
+    const name = lowerCaseName(raw[i]!);
     const value = raw[i + 1]!.toString("latin1");
     if (hopByHopHeaders.has(name)) {
       if (name === "connection") connectionTokens = collectTokens(value, connectionTokens);
@@ -101,6 +103,13 @@ export function clientResponseHeadersFromRaw(raw: readonly Buffer[]): string[] {
   }
   return connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
 }
+
+/**
+ * A header name in lower case. undici's `headerNameToString` answers the common names (`Content-Type`,
+ * `Date`, …) from a lookup table with one shared lower-case string each, so the usual headers cost no
+ * conversion and no new string, and the set lookups that follow hash an already-hashed string.
+ */
+const lowerCaseName: (name: string | Buffer) => string = undiciUtil.headerNameToString;
 
 /**
  * Validated `Tollgate-Claim-<name>` headers for the claims a route forwards: strings as they are, other

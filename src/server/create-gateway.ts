@@ -239,15 +239,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       const memo = callerMemoFor(verified.claims);
       event.identity = memo.identity;
 
-      const identity = { issuer: verified.issuer, claims: verified.claims };
-      // The trace-free evaluation runs on every request; the traced one only to explain a denial.
+      // The trace-free evaluation runs once per caller and rule; the traced one only to explain a denial.
       let decision = memo.decisions.get(route.access);
       if (decision === undefined) {
-        decision = decide(route.access, identity);
+        decision = decide(route.access, { issuer: verified.issuer, claims: verified.claims });
         memo.decisions.set(route.access, decision);
       }
       event.policy = decision.policy;
       if (!decision.allow) {
+        const identity = { issuer: verified.issuer, claims: verified.claims };
         event.conditions = deciderConditions(evaluateAccess(route.access, identity));
         throw new TollgateError("TG_POLICY_DENIED", decision.reason);
       }
