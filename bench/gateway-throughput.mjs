@@ -16,8 +16,9 @@
 //   --rate N                fixed-rate requests/s (BENCH_RATE, default 1000)
 //   --rate-rounds N         fixed-rate rounds (BENCH_RATE_ROUNDS, default 5)
 //   --rate-seconds N        seconds per fixed-rate round (BENCH_RATE_SECONDS, default 5)
-//   --targets a,b           throughput targets among direct,nginx,plain-undici,tollgate,tollgate-nocache
-//                           (default: all but tollgate-nocache)
+//   --targets a,b           throughput targets among direct,nginx,plain-undici,tollgate,tollgate-nocache,
+//                           tollgate-forwarder (default: the first four); tollgate-forwarder, when named,
+//                           is measured at the fixed rate too
 //   --skip-throughput       only the fixed-rate part
 //   --skip-fixed-rate       only the throughput part
 //   --quiet-wait S          before each round, wait up to S seconds for the machine's CPUs to be under 20 %
@@ -37,7 +38,8 @@ const benchDir = dirname(fileURLToPath(import.meta.url));
 const REQUEST_PATH = "/bench/hello";
 const DEFAULT_TARGETS = ["direct", "nginx", "plain-undici", "tollgate"];
 // tollgate-nocache: the same gateway with the verified-token cache off (every request checks the signature).
-const ALL_TARGETS = [...DEFAULT_TARGETS, "tollgate-nocache"];
+// tollgate-forwarder: node:http and tollgate's forwarder alone (no token, policy, audit or metrics).
+const ALL_TARGETS = [...DEFAULT_TARGETS, "tollgate-nocache", "tollgate-forwarder"];
 
 const { values: flags } = parseArgs({
   options: {
@@ -85,8 +87,13 @@ for (const name of throughputTargets) {
     throw new Error(`unknown target ${name}; known: ${ALL_TARGETS.join(", ")}`);
 }
 // The fixed-rate question is "what does the gateway add over a direct call"; the plain proxy shows how much
-// of that any Node proxy adds.
-const fixedRateTargets = ["direct", "plain-undici", "tollgate"];
+// of that any Node proxy adds, and the bare forwarder (when asked for) how much of it the pipeline adds.
+const fixedRateTargets = [
+  "direct",
+  "plain-undici",
+  ...(throughputTargets.includes("tollgate-forwarder") ? ["tollgate-forwarder"] : []),
+  "tollgate",
+];
 
 function log(message) {
   process.stderr.write(`${message}\n`);
@@ -144,6 +151,15 @@ async function startTargets(workDir) {
       url: `http://127.0.0.1:${plain.ready.port}${REQUEST_PATH}`,
       headers: {},
       started: plain.started,
+    });
+  }
+  if (wanted.has("tollgate-forwarder")) {
+    const bare = await startNodeTarget("tollgate-forwarder.mjs", [upstreamOrigin]);
+    targets.set("tollgate-forwarder", {
+      name: "tollgate-forwarder",
+      url: `http://127.0.0.1:${bare.ready.port}${REQUEST_PATH}`,
+      headers: /** @type {Record<string, string>} */ (bare.ready.headers ?? {}),
+      started: bare.started,
     });
   }
   for (const name of ["tollgate", "tollgate-nocache"]) {
