@@ -45,8 +45,8 @@ const maxBufferedBytes = 16 * 1024 * 1024;
  * Writing is asynchronous through `pino.destination` (a sonic-boom writer), in batches bounded by time
  * ({@link AuditLogOptions.flushIntervalMs}, 20 ms by default) and size, so `emit` never waits for I/O;
  * `flush()` writes out what is pending and resolves when it is on its way to the sink (call it on
- * shutdown; a crash can lose the lines of the last interval and those still queued behind a slow disk). `emit` never throws: an audit problem must not fail the request it
- * describes.
+ * shutdown; a crash can lose the lines of the last interval and those still queued behind a slow disk).
+ * `emit` never throws: an audit problem must not fail the request it describes.
  *
  * The audit log writes to pino's destination directly rather than through a pino logger because the
  * line format is a contract (`time` first; no `level`, `pid`, `msg`), and pino's lines start with its

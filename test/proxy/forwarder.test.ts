@@ -405,6 +405,58 @@ describe("forwarder: header hygiene", () => {
     expect(response.body.toString()).toBe("ok");
   });
 
+  it("lower-cases header names that look like object members, and still drops oddly cased hop-by-hop ones", async () => {
+    // Header names are looked up in tables (undici's, our own sets); a name such as `constructor` or
+    // `__proto__` must come out as that plain string, not as something a table inherited.
+    const { proxyUrl } = await setup(echoUpstream);
+    const request = await send(`${proxyUrl}/names`, {
+      // A list of headers gets no Host from Node's client; the server refuses a request without one.
+      headers: [
+        "Host",
+        "gateway.example.com",
+        "Constructor",
+        "c1",
+        "__proto__",
+        "p1",
+        "toString",
+        "t1",
+        "CONNECTION",
+        "X-Odd-Hop",
+        "X-ODD-HOP",
+        "gone",
+        "KEEP-ALIVE",
+        "timeout=5",
+      ],
+    });
+    const echo = JSON.parse(request.body.toString()) as Echo;
+    expect(headerValues(echo.rawHeaders, "constructor")).toEqual(["c1"]);
+    expect(headerValues(echo.rawHeaders, "__proto__")).toEqual(["p1"]);
+    expect(headerValues(echo.rawHeaders, "tostring")).toEqual(["t1"]);
+    expect(headerValues(echo.rawHeaders, "x-odd-hop")).toEqual([]);
+    expect(headerValues(echo.rawHeaders, "keep-alive")).toEqual([]);
+
+    const { proxyUrl: answering } = await setup((_req, res) => {
+      res.writeHead(200, [
+        "Constructor",
+        "c2",
+        "__proto__",
+        "p2",
+        "CONNECTION",
+        "X-Odd-Hop",
+        "X-ODD-HOP",
+        "gone",
+        "Content-Length",
+        "2",
+      ]);
+      res.end("ok");
+    });
+    const response = await send(`${answering}/names`);
+    expect(headerValues(response.rawHeaders, "constructor")).toEqual(["c2"]);
+    expect(headerValues(response.rawHeaders, "__proto__")).toEqual(["p2"]);
+    expect(headerValues(response.rawHeaders, "x-odd-hop")).toEqual([]);
+    expect(response.body.toString()).toBe("ok");
+  });
+
   it("keeps every Set-Cookie when the server had already set a header of its own", async () => {
     const upstream = await listen((_req, res) => {
       res.writeHead(200, ["Set-Cookie", "a=1", "Set-Cookie", "b=2", "Content-Length", "0"]);
