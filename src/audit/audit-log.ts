@@ -1,7 +1,7 @@
 import pino from "pino";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { publishAuditEvent } from "./diagnostics.js";
-import type { AuditEvent, AuditLog, Redactor } from "./types.js";
+import { type AuditEvent, type AuditLog, auditDefaults, type Redactor } from "./types.js";
 
 /** Options of {@link createAuditLog}. */
 export interface AuditLogOptions {
@@ -30,10 +30,6 @@ export interface AuditLogOptions {
 interface BufferWriter {
   write(data: Buffer): boolean;
 }
-
-/** See {@link AuditLogOptions.flushIntervalMs} (the configuration's default is the same). */
-const defaultFlushIntervalMs = 20;
-const defaultFlushBytes = 64 * 1024;
 
 /** Beyond this much unwritten data (a stalled disk), new lines are dropped and reported, not buffered. */
 const maxBufferedBytes = 16 * 1024 * 1024;
@@ -92,8 +88,8 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   // thread-pool round trip and the wake-up that reports it) cost more than serialising the lines it
   // carried. A batch goes out when the oldest line in it has waited flushIntervalMs, or when flushBytes
   // have gathered; flush() (shutdown) writes out everything at once.
-  const flushIntervalMs = options.flushIntervalMs ?? defaultFlushIntervalMs;
-  const flushBytes = options.flushBytes ?? defaultFlushBytes;
+  const flushIntervalMs = options.flushIntervalMs ?? auditDefaults.flushIntervalMs;
+  const flushBytes = options.flushBytes ?? auditDefaults.flushBytes;
   let lines: string[] = [];
   let encodeScheduled = false;
   let chunks: Buffer[] = [];

@@ -7,6 +7,7 @@ export {
   type AuditEvent,
   type AuditEventName,
   type AuditLog,
+  auditDefaults,
   auditEventNames,
   identityClaimNames,
   type Redactor,

@@ -84,3 +84,13 @@ export interface Redactor {
   register(secret: string): void;
   redact(text: string): string;
 }
+
+/**
+ * Defaults of the audit log's batching (`AuditLogOptions` in audit-log.ts); the configuration's
+ * `audit.flush_interval` defaults to the same. Here, beside the types, so that `config/` can read them
+ * without loading the writer.
+ */
+export const auditDefaults = Object.freeze({
+  flushIntervalMs: 20,
+  flushBytes: 64 * 1024,
+});

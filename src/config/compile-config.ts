@@ -1,3 +1,4 @@
+import { auditDefaults } from "../audit/types.js";
 import { type CompiledBroker, compileBroker } from "../broker/index.js";
 import { parseDuration } from "../lib/duration.js";
 import {
@@ -21,7 +22,10 @@ import { closestMatch } from "./suggest.js";
 import type { CompiledConfig, CompiledRoute, ConfigWarning } from "./types.js";
 import type { Finding } from "./zod-issues.js";
 
-/** Defaults of everything optional that `config/` itself owns (the verifier's come from `oidc/`). */
+/**
+ * Defaults of everything optional that `config/` itself owns (the verifier's come from `oidc/`, the
+ * tunnels' from `tunnel/`, the audit log's batching from `audit/`).
+ */
 export const configDefaults = Object.freeze({
   listenHost: "0.0.0.0",
   listenPort: 8080,
@@ -29,7 +33,6 @@ export const configDefaults = Object.freeze({
   stripPrefix: false,
   authHeader: "gateway-authorization",
   auditSink: "stdout",
-  auditFlushIntervalMs: 20,
   storeKind: "memory",
   maxHeaderBytes: 16_384,
   shutdownGraceMs: 10_000,
@@ -141,7 +144,7 @@ export function compileValidated(
     ...(compiledBroker === undefined ? {} : { compiledBroker }),
     audit: {
       sink: raw.audit?.sink ?? configDefaults.auditSink,
-      flushIntervalMs: durationOr(raw.audit?.flush_interval, configDefaults.auditFlushIntervalMs),
+      flushIntervalMs: durationOr(raw.audit?.flush_interval, auditDefaults.flushIntervalMs),
     },
     store: {
       kind: raw.store?.kind ?? configDefaults.storeKind,

@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { compileConfigText } from "../../src/config/index.js";
 import { devIssuerYaml, startGatewayHarness } from "../helpers/gateway-harness.js";
@@ -28,6 +29,38 @@ describe("configuration reload", () => {
       const back = compileConfigText(yaml(harness.issuer.issuerUrl, upstream.url, 65), {});
       await harness.running.reload(back.config!);
       expect((await fetch(`${harness.url}/r/x`, { headers })).status).toBe(200);
+    } finally {
+      await harness.close();
+      await upstream.close();
+    }
+  });
+
+  it("takes audit.flush_interval from the configuration, and asks for a restart when a reload changes it", async () => {
+    const upstream = await startRecordingUpstream();
+    const withInterval = (issuerUrl: string, interval: string) =>
+      `${yaml(issuerUrl, upstream.url, 65)}audit:\n  flush_interval: ${interval}\n`;
+    const harness = await startGatewayHarness((issuerUrl) => withInterval(issuerUrl, "1s"));
+    const auditLines = async () =>
+      (await readFile(harness.auditFile, "utf8").catch(() => "")).split("\n").filter(Boolean);
+    try {
+      const headers = { "gateway-authorization": `Bearer ${await harness.mint()}` };
+      expect((await fetch(`${harness.url}/r/x`, { headers })).status).toBe(200);
+      // The configured second, not the 20 ms default: a quarter of a second later the line is still held…
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await auditLines()).toEqual([]);
+      // …and written once the second is over.
+      const deadline = Date.now() + 10_000;
+      while ((await auditLines()).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect((await auditLines()).map((line) => JSON.parse(line).event)).toEqual(["gateway.request"]);
+
+      const same = compileConfigText(withInterval(harness.issuer.issuerUrl, "1s"), {});
+      expect((await harness.running.reload(same.config!)).restartNeeded).not.toContain(
+        "audit.flush_interval",
+      );
+      const changed = compileConfigText(withInterval(harness.issuer.issuerUrl, "0s"), {});
+      expect((await harness.running.reload(changed.config!)).restartNeeded).toContain("audit.flush_interval");
     } finally {
       await harness.close();
       await upstream.close();
