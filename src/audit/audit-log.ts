@@ -81,6 +81,13 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   });
   destination.on("error", (error: Error) => onError(error));
   destination.on("drop", () => onError(new Error("audit sink is behind; audit lines were dropped")));
+  // sonic-boom 4.2 in buffer mode throws an uncaught TypeError (from its open callback, so it would end
+  // the process) when flush() is called while the file is still being opened and nothing is buffered:
+  // a gateway stopped right after it started. flush() therefore waits until the sink is open, or failed.
+  const opened = new Promise<void>((resolve) => {
+    destination.once("ready", () => resolve());
+    destination.once("error", () => resolve());
+  });
 
   // Two stages. Each event-loop turn's lines are joined and encoded once, at the end of the turn, so the
   // strings die young. The encoded bytes are then handed to the writer in batches: one write call costs
@@ -169,9 +176,10 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         onError(error instanceof Error ? error : new Error(String(error)));
       }
     },
-    flush() {
+    async flush() {
       encodeLines();
       writeChunks();
+      await opened;
       return new Promise<void>((resolve) => {
         try {
           destination.flush((error) => {

@@ -100,6 +100,18 @@ describe("audit log batching", () => {
     await audit.flush();
   });
 
+  it("flush() straight after creation, before the file is even open, resolves (a stop during start)", async () => {
+    // sonic-boom used to throw from its open callback here, ending the process (see audit-log.ts).
+    const empty = createAuditLog({ sink: join(folder, "new", "empty.jsonl"), redactor: createRedactor() });
+    await empty.flush();
+    expect(await linesOf(join(folder, "new", "empty.jsonl"))).toEqual([]);
+    const sink = join(folder, "new", "one.jsonl");
+    const one = createAuditLog({ sink, redactor: createRedactor(), flushIntervalMs: 60_000 });
+    one.emit(event(0));
+    await one.flush();
+    expect(await linesOf(sink)).toHaveLength(1);
+  });
+
   it("flush() writes what is pending without waiting for the interval (graceful stop)", async () => {
     const sink = join(folder, "flush.jsonl");
     const audit = createAuditLog({ sink, redactor: createRedactor(), flushIntervalMs: 60_000 });
