@@ -1,6 +1,7 @@
 import pino from "pino";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { publishAuditEvent } from "./diagnostics.js";
+import { createAuditLineEncoder } from "./line-encoder.js";
 import { type AuditEvent, type AuditLog, auditDefaults, type Redactor } from "./types.js";
 
 /** Options of {@link createAuditLog}. */
@@ -36,7 +37,8 @@ const maxBufferedBytes = 16 * 1024 * 1024;
 
 /**
  * Creates the audit log: one JSON line per event, `time` (ISO 8601) first and then the event's fields as
- * the {@link AuditEvent} type names them. Each line passes through the redactor before it is written.
+ * the {@link AuditEvent} type names them, `identity` last. Every value passes through the redactor
+ * before it is written.
  *
  * Writing is asynchronous through `pino.destination` (a sonic-boom writer), in batches bounded by time
  * ({@link AuditLogOptions.flushIntervalMs}, 20 ms by default) and size, so `emit` never waits for I/O;
@@ -89,29 +91,29 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     destination.once("error", () => resolve());
   });
 
-  // Two stages. Each event-loop turn's lines are joined and encoded once, at the end of the turn, so the
-  // strings die young. The encoded bytes are then handed to the writer in batches: one write call costs
-  // about the same whether it carries one line or a thousand, and at gateway rates a call per turn (a
-  // thread-pool round trip and the wake-up that reports it) cost more than serialising the lines it
-  // carried. A batch goes out when the oldest line in it has waited flushIntervalMs, or when flushBytes
-  // have gathered; flush() (shutdown) writes out everything at once.
+  // Lines are encoded straight into memory (see createAuditLineEncoder) and handed to the writer in
+  // batches: one write call costs about the same whether it carries one line or a thousand, and at gateway
+  // rates a call per event-loop turn (a thread-pool round trip and the wake-up that reports it) cost more
+  // than encoding the lines it carried. A batch goes out when the oldest line in it has waited
+  // flushIntervalMs (0: at the end of the turn), or as soon as flushBytes have gathered; flush()
+  // (shutdown) writes out everything at once.
   const flushIntervalMs = options.flushIntervalMs ?? auditDefaults.flushIntervalMs;
   const flushBytes = options.flushBytes ?? auditDefaults.flushBytes;
-  let lines: string[] = [];
-  let encodeScheduled = false;
-  let chunks: Buffer[] = [];
-  let chunkBytes = 0;
+  const encoder = createAuditLineEncoder({ redactor });
   let batchTimer: NodeJS.Timeout | undefined;
+  let turnEnd: NodeJS.Immediate | undefined;
 
-  const writeChunks = () => {
+  const writeBatch = () => {
     if (batchTimer !== undefined) {
       clearTimeout(batchTimer);
       batchTimer = undefined;
     }
-    if (chunks.length === 0) return;
-    const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, chunkBytes);
-    chunks = [];
-    chunkBytes = 0;
+    if (turnEnd !== undefined) {
+      clearImmediate(turnEnd);
+      turnEnd = undefined;
+    }
+    const bytes = encoder.take();
+    if (bytes === undefined) return;
     try {
       // In buffer mode sonic-boom's write takes a Buffer; its type declarations know only the string form.
       (destination as unknown as BufferWriter).write(bytes);
@@ -119,66 +121,22 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       onError(error instanceof Error ? error : new Error(String(error)));
     }
   };
-  const encodeLines = () => {
-    encodeScheduled = false;
-    if (lines.length === 0) return;
-    const bytes = Buffer.from(lines.length === 1 ? lines[0]! : lines.join(""), "utf8");
-    lines = [];
-    chunks.push(bytes);
-    chunkBytes += bytes.length;
-    if (flushIntervalMs === 0 || chunkBytes >= flushBytes) writeChunks();
-    else batchTimer ??= setTimeout(writeChunks, flushIntervalMs);
-  };
-
-  // The identity part of a line (a dozen claims, most of its bytes) is the same for every request with
-  // the same token, and callers pass the same identity object for it (the gateway memoises it per
-  // verified claim set), so it is serialised and redacted once per object, not once per line.
-  const identityJson = new WeakMap<object, string>();
-  // Many lines share a millisecond under load; formatting the date once per millisecond is enough.
-  let lastMs = Number.NaN;
-  let lastPrefix = "";
-  const timePrefix = (ms: number): string => {
-    if (ms !== lastMs) {
-      lastMs = ms;
-      lastPrefix = `{"time":"${new Date(ms).toISOString()}"`;
-    }
-    return lastPrefix;
-  };
-  const serialise = (event: AuditEvent): string => {
-    const time = timePrefix(clock());
-    const identity = event.identity;
-    if (identity === undefined) return redactor.redact(`${time},${JSON.stringify(event).slice(1)}`);
-    let identityText = identityJson.get(identity);
-    if (identityText === undefined) {
-      identityText = redactor.redact(JSON.stringify(identity));
-      identityJson.set(identity, identityText);
-    }
-    // Serialise the rest without copying the event: JSON.stringify leaves out undefined members.
-    event.identity = undefined;
-    try {
-      const rest = redactor.redact(JSON.stringify(event).slice(1, -1));
-      return `${time}${rest.length > 0 ? `,${rest}` : ""},"identity":${identityText}}`;
-    } finally {
-      event.identity = identity;
-    }
-  };
 
   return {
     emit(event) {
       publishAuditEvent(event);
       try {
-        lines.push(`${serialise(event)}\n`);
-        if (!encodeScheduled) {
-          encodeScheduled = true;
-          setImmediate(encodeLines);
-        }
+        encoder.append(clock(), event);
       } catch (error) {
         onError(error instanceof Error ? error : new Error(String(error)));
+        return;
       }
+      if (encoder.pendingBytes >= flushBytes) writeBatch();
+      else if (flushIntervalMs === 0) turnEnd ??= setImmediate(writeBatch);
+      else batchTimer ??= setTimeout(writeBatch, flushIntervalMs);
     },
     async flush() {
-      encodeLines();
-      writeChunks();
+      writeBatch();
       await opened;
       return new Promise<void>((resolve) => {
         try {

@@ -41,11 +41,16 @@ export function createRedactor(): Redactor {
   const patterns = new Set<string>();
   // Rebuilt on register (rare); `redact` (every log line) then makes a single regex pass.
   let combined: RegExp | undefined;
+  let generation = 0;
 
   return {
+    get generation() {
+      return generation;
+    },
     register(secret) {
       if (typeof secret !== "string" || secret.length < minimumSecretLength || secrets.has(secret)) return;
       secrets.add(secret);
+      generation += 1;
       for (const form of encodedForms(secret)) if (form.length >= minimumSecretLength) patterns.add(form);
       // Longest first: alternation takes the first alternative that matches at a position, so a longer
       // form (`…%2F…`, padded base64) is replaced whole rather than leaving a fragment behind.

@@ -83,6 +83,11 @@ export interface AuditLog {
 export interface Redactor {
   register(secret: string): void;
   redact(text: string): string;
+  /**
+   * Grows each time a registration changes what `redact` replaces. Text redacted at one generation may be
+   * kept and reused while the generation stays the same (the audit log's encoder does).
+   */
+  readonly generation: number;
 }
 
 /**

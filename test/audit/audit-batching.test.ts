@@ -80,9 +80,16 @@ describe("audit log batching", () => {
       flushBytes: 4_096,
     });
     emitLongLines(audit);
-    // Without the size bound these lines would wait a minute; the test gives them five seconds.
-    expect((await waitForLines(sink, 100, 5_000)).lines).toHaveLength(100);
+    // Without the size bound these lines would wait a minute; the test gives them five seconds. Each
+    // batch goes out as it reaches 4 KiB (≈ 20 lines), whole lines only; the last, smaller one waits.
+    const { lines } = await waitForLines(sink, 80, 5_000);
+    expect(lines.length).toBeGreaterThanOrEqual(80);
+    expect(lines.length).toBeLessThan(100);
+    expect(lines.map((line) => (JSON.parse(line) as AuditEvent).request_id)).toEqual(
+      Array.from({ length: lines.length }, (_, i) => `request-${i}`),
+    );
     await audit.flush();
+    expect(await linesOf(sink)).toHaveLength(100);
   });
 
   it("deny twin of the size bound: a batch under it waits for the interval", async () => {
