@@ -38,8 +38,9 @@ const server = createServer((request, response) => {
     .catch(() => response.destroy());
 });
 
-// Not a token (nothing here verifies one): filler of a GitHub Actions token's typical length (≈ 1.2 KB).
-const filler = `Bearer eyJhbGciOiJSUzI1NiJ9.${"x".repeat(1150)}.signature`;
+// Not a token (nothing here verifies one): filler as long as the header the tollgate target sends with
+// its dev-issuer token (1,744 characters, measured; a real GitHub Actions token is somewhat shorter).
+const filler = `Bearer eyJhbGciOiJSUzI1NiJ9.${"x".repeat(1706)}.signature`;
 
 server.listen(0, "127.0.0.1", () => {
   const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
