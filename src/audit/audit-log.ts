@@ -8,7 +8,7 @@ import { type AuditEvent, type AuditLog, auditDefaults, type Redactor } from "./
 export interface AuditLogOptions {
   /** `stdout`, `stderr`, or a file path (appended to; parent folders are created). */
   sink: "stdout" | "stderr" | (string & {});
-  /** Every line passes through it before it is written. */
+  /** Every value of every line passes through it before it is written. */
   redactor: Redactor;
   clock?: Clock;
   /**
@@ -66,7 +66,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
         ? { fd: 2 }
         : { dest: options.sink }),
     sync: false,
-    // Buffers, not strings: each batch's lines are encoded once, here. In its string mode sonic-boom
+    // Buffers, not strings: lines are encoded once, by the line encoder. In its string mode sonic-boom
     // measures every string's UTF-8 length twice, joins strings while a write is in flight, and after each
     // write encodes the written string again to find the unwritten rest: at gateway rates that was more
     // CPU than serialising the lines.

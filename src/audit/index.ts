@@ -7,7 +7,6 @@ export {
   type AuditEvent,
   type AuditEventName,
   type AuditLog,
-  auditDefaults,
   auditEventNames,
   identityClaimNames,
   type Redactor,

@@ -156,8 +156,12 @@ export function createAuditLineEncoder(options: AuditLineEncoderOptions): AuditL
     // Numbers, booleans, denial conditions, anything unusual: as JSON.stringify has it, then redacted.
     const serialised = JSON.stringify(value);
     if (serialised === undefined) return false; // functions and symbols are left out, as in JSON.stringify
+    const redacted = redactor.redact(serialised);
+    // A scalar whose text was a secret would otherwise come out as a bare `[REDACTED]`: not JSON.
     const text =
-      typeof value === "number" || typeof value === "boolean" ? serialised : redactor.redact(serialised);
+      redacted === serialised || (typeof value !== "number" && typeof value !== "boolean")
+        ? redacted
+        : JSON.stringify(redacted);
     ensure(prefix.length + 3 * text.length);
     block.set(prefix, offset);
     offset += prefix.length;

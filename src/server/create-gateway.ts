@@ -186,7 +186,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     // Every field the pipeline may fill is declared here, in the order the audit line lists them: the
     // object is allocated once at its final size and keeps one shape, instead of growing (and being
-    // copied) field by field. JSON.stringify leaves the undefined ones out.
+    // copied) field by field. The audit log leaves the undefined ones out of the line.
     const event: AuditEvent = {
       event: "gateway.request",
       request_id: requestId,

@@ -171,6 +171,18 @@ describe("createAuditLineEncoder", () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
+  it("redacts a number whose digits are a registered secret, and the line stays JSON", () => {
+    const digits = String(10_000_000_000 + Math.floor(Math.random() * 1e9));
+    const leaky = gatewayEvent({ bytes_out: Number(digits) });
+    // Deny twin: not a secret, so the number is written as a number.
+    expect(JSON.parse(encodeAll([leaky]))).toMatchObject({ bytes_out: Number(digits) });
+    const redactor = createRedactor();
+    redactor.register(digits);
+    const text = encodeAll([leaky], undefined, redactor);
+    expect(text).not.toContain(digits);
+    expect(JSON.parse(text)).toMatchObject({ bytes_out: "[REDACTED]" });
+  });
+
   it("redacts a secret registered after a line carried it: repeated values are not copied past a new secret", () => {
     const canary = `tgcanary${randomBytes(12).toString("hex")}`;
     const redactor = createRedactor();
