@@ -98,14 +98,6 @@ export function createTokenVerifier(
     object,
     { readonly rawToken: string; readonly entry: CachedVerification }
   >();
-  // The exact same bytes as last time on this connection, still within their validity: the same answer
-  // as the cache would give, without hashing 1–2 KB of token.
-  const rememberedFor = (rawToken: string, connection: object): VerifiedToken | undefined => {
-    const last = lastTokenOf.get(connection);
-    return last !== undefined && last.rawToken === rawToken && clock() < last.entry.validUntilMs
-      ? last.entry.hit
-      : undefined;
-  };
   // Parallel jobs often present the same new token at once: verify it once and share the result.
   const pending = new Map<string, Promise<VerifiedToken>>();
 
@@ -233,11 +225,14 @@ export function createTokenVerifier(
   }
 
   return {
-    cached: rememberedFor,
     async verify(rawToken, connection) {
       if (connection !== undefined) {
-        const remembered = rememberedFor(rawToken, connection);
-        if (remembered !== undefined) return remembered;
+        // The exact same bytes as last time on this connection, still within their validity: the same
+        // answer as the cache would give, without hashing 1–2 KB of token.
+        const last = lastTokenOf.get(connection);
+        if (last !== undefined && last.rawToken === rawToken && clock() < last.entry.validUntilMs) {
+          return last.entry.hit;
+        }
       }
       if (typeof rawToken !== "string" || rawToken.length === 0) {
         throw new TollgateError("TG_TOKEN_MALFORMED", "token is empty");

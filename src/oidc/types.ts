@@ -61,14 +61,6 @@ export interface TokenVerifier {
    * the cache: with `token_cache_size: 0` nothing is remembered.
    */
   verify(rawToken: string, connection?: object): Promise<VerifiedToken>;
-  /**
-   * The answer {@link TokenVerifier.verify} would give, when the per-connection memo already has it:
-   * `connection` last presented exactly these bytes and they are still valid. Otherwise `undefined`,
-   * and the caller goes on to `verify`. Synchronous, so a client repeating its token on a keep-alive
-   * connection (the usual case) costs the request path no promise. Optional: a verifier without a memo
-   * leaves it out.
-   */
-  cached?(rawToken: string, connection: object): VerifiedToken | undefined;
   /** Loads every issuer's keys once; resolves when done (rejections are logged, not thrown). */
   start(): Promise<void>;
   /** True once every issuer has a usable key set (drives `/readyz`). */

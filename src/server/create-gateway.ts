@@ -10,7 +10,7 @@ import { TollgateError, toErrorResponse } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { Metrics } from "../metrics/metrics.js";
-import type { TokenVerifier } from "../oidc/types.js";
+import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { AccessRule, DecisionSummary } from "../policy/types.js";
 import {
@@ -100,7 +100,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const server = createServer({ maxHeaderSize: startConfig.server.maxHeaderBytes }, (req, res) => {
     inFlight += 1;
     // `on`, not `once`: a response closes once, and `once` wraps the listener in a new bound function
-    // per request (measured: ≈ 2 % of the request path's instructions).
+    // per request (measured under callgrind: ≈ 2 % of the gateway's instructions per request).
     res.on("close", onResponseClosed);
     if (draining) res.setHeader("connection", "close");
     handleRequest(req, res).catch((error: unknown) => {
@@ -227,18 +227,14 @@ export function createGateway(options: GatewayOptions): Gateway {
 
       const extracted = extractToken(req.headers, route.authHeader === "authorization");
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
-      // A token repeated on its keep-alive connection is answered without a promise; anything else is
-      // verified (or found in the verified-token cache) by `verify`.
-      let verified = verifier.cached?.(extracted.token, req.socket);
-      if (verified === undefined) {
-        try {
-          verified = await verifier.verify(extracted.token, req.socket);
-        } catch (error) {
-          // The hash of an unverified token is still useful to correlate a caller's attempts.
-          event.token_sha256 = sha256Hex(extracted.token);
-          event.event = "auth.denied";
-          throw error;
-        }
+      let verified: VerifiedToken;
+      try {
+        verified = await verifier.verify(extracted.token, req.socket);
+      } catch (error) {
+        // The hash of an unverified token is still useful to correlate a caller's attempts.
+        event.token_sha256 = sha256Hex(extracted.token);
+        event.event = "auth.denied";
+        throw error;
       }
       event.token_sha256 = verified.tokenSha256;
       event.token_cached = verified.cached;
