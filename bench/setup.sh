@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the benchmarks need from Debian's packages: nginx (the reference proxy) and wrk (the load
-# generator). Idempotent: does nothing when both are already on PATH. Run as root (or with sudo).
+# Installs what the benchmarks need from Debian's packages: nginx (the reference proxy), wrk (the load
+# generator) and valgrind (instructions-per-request.mjs). Idempotent: does nothing when all are already on
+# PATH. Run as root (or with sudo).
 set -euo pipefail
 
 missing=()
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v callgrind_control >/dev/null 2>&1 || missing+=(valgrind)
 
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "bench/setup.sh: nginx and wrk already installed"
+  echo "bench/setup.sh: nginx, wrk and valgrind already installed"
   exit 0
 fi
 
@@ -26,3 +28,4 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/
 fi
 nginx -v
 wrk --version 2>&1 | head -n 1 || true
+valgrind --version

@@ -3,7 +3,7 @@
 // upstream, and a policy the minted token satisfies. Imports the built package from dist/ (npm run build).
 //
 // Usage: node tollgate-gateway.mjs '{"upstream":"http://127.0.0.1:N","auditPath":"/tmp/…/audit.jsonl",
-//        "tokenCacheSize":10000}'
+//        "tokenCacheSize":10000, "flushInterval":"20ms"}'
 // Prints {"port": N, "headers": {"gateway-authorization": "Bearer …"}} once the issuer's keys are loaded.
 // The token is a throwaway signed by this process's own dev issuer; it is written only to the harness's
 // pipe, never to a log.
@@ -44,6 +44,7 @@ routes:
     allow: [bench-ci]
 audit:
   sink: ${options.auditPath}
+  flush_interval: ${options.flushInterval ?? "20ms"}
 oidc:
   token_cache_size: ${options.tokenCacheSize ?? 10_000}
 `;
