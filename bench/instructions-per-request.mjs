@@ -11,14 +11,16 @@
 //     --single-threaded-gc, so all collector work is on the counted thread, and one mark-compact there
 //     adds 10–35 % to the count. So each target gets up to three windows in the same warm process, and the
 //     first without a full collection (counted from --trace-gc) is reported; the table says which, and how
-//     many landed in it. Compare only rows with none. Without one, repeated runs agreed within 0.3–2 %.
+//     many landed in it. Compare only rows with none. Without one, repeated runs agreed within 0.3–2 % for
+//     the forwarder and 1–4 % for tollgate (whose JIT, under valgrind, was still settling after 3,000
+//     requests: hence the 6,000 of warm-up). Differences smaller than that need several runs.
 //
 // Each target is started under callgrind, gets `--warmup` requests (the JIT settles), then its counters are
 // zeroed, `--requests` requests are sent over 4 keep-alive connections, and the counters are dumped. Targets
-// run two at a time (callgrind is single-threaded; the machine has 2 cores). About 1 minute per pair.
+// run two at a time (callgrind is single-threaded; the machine has 2 cores). 2–4 minutes per pair.
 //
 //   npm run build && node bench/instructions-per-request.mjs [--targets tollgate,tollgate-forwarder]
-//        [--requests 3000] [--warmup 3000] [--tollgate-root DIR]
+//        [--requests 3000] [--warmup 6000] [--tollgate-root DIR]
 // For an A/B, add the target tollgate-b: the tollgate target of DIR, another checkout after `npm run build`.
 //
 // Needs valgrind (Debian package `valgrind`; bench/setup.sh installs it). All traffic stays on 127.0.0.1.
@@ -38,7 +40,7 @@ const { values: flags } = parseArgs({
   options: {
     targets: { type: "string", default: "tollgate,tollgate-forwarder" },
     requests: { type: "string", default: "3000" },
-    warmup: { type: "string", default: "3000" },
+    warmup: { type: "string", default: "6000" },
     "tollgate-root": { type: "string" },
   },
 });
