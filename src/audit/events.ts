@@ -6,6 +6,9 @@ import { type AuditEvent, identityClaimNames } from "./types.js";
  * {@link identityClaimNames}, strings as they are and numbers as text. Anything else (objects, arrays,
  * booleans) is left out: the audit log names a caller, it does not copy the token.
  *
+ * Frozen: the audit line encoder serialises an identity object once and reuses the bytes for every line
+ * that carries the same object, so an identity must never change after it is made.
+ *
  * @example
  * identityFromClaims({ sub: "repo:octo-org/app:ref:refs/heads/main", run_id: 42, aud: "x" });
  * // { sub: "repo:octo-org/app:ref:refs/heads/main", run_id: "42" }
@@ -19,7 +22,7 @@ export function identityFromClaims(
     if (typeof value === "string") identity[name] = value;
     else if (typeof value === "number" && Number.isFinite(value)) identity[name] = String(value);
   }
-  return identity;
+  return Object.freeze(identity);
 }
 
 /**

@@ -52,7 +52,8 @@ const lineEnd = Buffer.from("}\n");
  * values are the same as there (`===`) is copied from it in one move, neither serialised nor redacted
  * again. Only what changed (the time, the request id, a duration) is encoded. Identity objects are
  * encoded once per object: the gateway hands the same object for every request with the same verified
- * claims.
+ * claims. Both rest on one rule: a value, once emitted, never changes (`identityFromClaims` freezes what
+ * it makes; every other object value is built fresh for its event).
  *
  * Redacting values one by one finds what redacting the whole line found: a secret cannot span two values
  * with JSON punctuation between them, and each value is redacted before it is JSON-escaped, so its raw

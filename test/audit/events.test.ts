@@ -31,4 +31,13 @@ describe("identityFromClaims", () => {
       }),
     ).toEqual({ sub: "repo:octo-org/app:ref:refs/heads/main", run_id: "42" });
   });
+
+  it("is frozen, because the audit encoder reuses an identity's bytes for as long as the object lives", () => {
+    const identity = identityFromClaims({ sub: "repo:octo-org/app:ref:refs/heads/main" });
+    expect(Object.isFrozen(identity)).toBe(true);
+    expect(() => {
+      (identity as Record<string, string>).sub = "repo:evil/app:ref:refs/heads/main";
+    }).toThrow(TypeError);
+    expect(identity.sub).toBe("repo:octo-org/app:ref:refs/heads/main");
+  });
 });
