@@ -141,8 +141,12 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
     settings: { body?: unknown; idempotent: boolean },
   ): Promise<Answer> {
     for (let attempt = 0; ; attempt++) {
+      // Outside the retry: an App's installation-token exchange already retries its own transient
+      // failures, so retrying it here too would multiply the attempts (3 × 3 exchanges, and as many
+      // timeouts, before the caller heard back).
+      const header = await authorization();
       try {
-        const answer = await callOnce(method, path, await authorization(), settings.body);
+        const answer = await callOnce(method, path, header, settings.body);
         if (answer.status >= 300)
           throw githubFault(answer.status, answer.headers, `${method} ${path}`, clock());
         return answer;

@@ -55,8 +55,12 @@ describe("GitHub App without an installation id: one App, many owners", () => {
 
   beforeAll(async () => {
     broker = await startBrokerHarness({
-      yaml: (_issuer, api) => noneBrokerYaml(api),
-      double: { app, orgs: ["octo-org", "ghost-org"] },
+      yaml: (_issuer, api) => noneBrokerYaml(api, "", ["octo-labs"]),
+      double: {
+        app,
+        orgs: ["octo-org", "ghost-org", "octo-labs"],
+        installations: { "octo-org": 4242, octocat: 4343, "octo-labs": 4444 },
+      },
       env: () => ({ GITHUB_APP_ID: app.appId, GITHUB_APP_PRIVATE_KEY: app.privateKeyPkcs8 }),
     });
     await broker.waitReady();
@@ -76,6 +80,22 @@ describe("GitHub App without an installation id: one App, many owners", () => {
   it("another owner gets its own installation", async () => {
     expect((await broker.call("/register", { scope: "octocat/hello" })).status).toBe(200);
     expect(broker.double.count("POST", "/app/installations/4343/access_tokens")).toBe(1);
+  });
+
+  it("an exchange that keeps failing is tried three times in all, not three times per attempt of the call", async () => {
+    broker.double.fault({ path: "/app/installations/4444/access_tokens", status: 502 });
+    try {
+      const before = broker.double.count("POST", "/app/installations/4444/access_tokens");
+      const answer = await broker.call("/register", { scope: "octo-labs" });
+      expect(answer.status).toBe(502);
+      expect(answer.json).toMatchObject({ error: { code: "TG_GITHUB_UNAVAILABLE" } });
+      expect(broker.double.count("POST", "/app/installations/4444/access_tokens") - before).toBe(3);
+      expect(broker.double.count("POST", "/orgs/octo-labs/actions/runners/registration-token")).toBe(0);
+    } finally {
+      broker.double.clearFaults();
+    }
+    // The twin: once the exchange works again, the same scope is served.
+    expect((await broker.call("/register", { scope: "octo-labs" })).status).toBe(200);
   });
 
   it("an owner without the App installed → 404", async () => {

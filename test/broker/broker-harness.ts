@@ -82,14 +82,15 @@ export async function startBrokerHarness(options: BrokerHarnessOptions): Promise
   };
 }
 
-/** A `broker:` section with `authorization: none` against the double. */
-export function noneBrokerYaml(apiUrl: string, extra = ""): string {
+/** A `broker:` section with `authorization: none` against the double; `moreScopes` are allowed too. */
+export function noneBrokerYaml(apiUrl: string, extra = "", moreScopes: readonly string[] = []): string {
+  const allowed = ["octo-org", "match:octo-org/.*", "octocat/hello", "enterprise:octo-corp", "ghost-org"];
   return `broker:
   authorization: none
   github:
     api_url: ${apiUrl}
     timeout: 2s
-  allowed_scopes: ["octo-org", "match:octo-org/.*", "octocat/hello", "enterprise:octo-corp", "ghost-org"]
+  allowed_scopes: ${JSON.stringify([...allowed, ...moreScopes])}
   denied_scopes: ["octo-org/payroll"]
 ${extra}`;
 }
