@@ -12,7 +12,9 @@ const retryAfterBounds = { minSeconds: 1, maxSeconds: 3600, defaultSeconds: 60 }
  * it usually means. `what` names the call, e.g. `registration-token for octo-org/app`.
  *
  * - 401 → `TG_GITHUB_CREDENTIAL_REJECTED` (502): the credential itself is bad.
- * - 403/429 with `x-ratelimit-remaining: 0` or `retry-after` → `TG_GITHUB_RATE_LIMITED` (503 + Retry-After).
+ * - 429 (always a rate limit), and 403 with `x-ratelimit-remaining: 0` or `retry-after` →
+ *   `TG_GITHUB_RATE_LIMITED` (503 + Retry-After; 60 s when GitHub sent neither header, the minute its
+ *   documentation says to wait then).
  * - any other 403, 404, and a redirect (a renamed repository) → `TG_GITHUB_NOT_FOUND` (404).
  * - 409 → `TG_GITHUB_CONFLICT`, 422 → `TG_GITHUB_REJECTED` (JIT runner settings).
  * - 5xx and anything else → `TG_GITHUB_UNAVAILABLE` (502).
@@ -26,7 +28,9 @@ export function githubFault(
   what: string,
   nowMs: number,
 ): TollgateError {
-  if ((status === 403 || status === 429) && isRateLimited(headers)) {
+  // A 403 is a rate limit only when its headers say so (otherwise the credential lacks the permission);
+  // a 429 always is one, with or without them.
+  if (status === 429 || (status === 403 && isRateLimited(headers))) {
     const seconds = retryAfterSeconds(headers, nowMs);
     return new TollgateError(
       "TG_GITHUB_RATE_LIMITED",
@@ -121,8 +125,9 @@ function isRateLimited(headers: ResponseHeaders): boolean {
 }
 
 /**
- * Seconds to wait: GitHub's `retry-after` (secondary limits) or the time until `x-ratelimit-reset`
- * (primary limits), bounded so that a broken header cannot tell callers to wait for a day.
+ * Seconds to wait: GitHub's `retry-after` (secondary limits), the time until `x-ratelimit-reset` when the
+ * primary quota is spent (`x-ratelimit-remaining: 0`), else a minute; bounded so that a broken header
+ * cannot tell callers to wait for a day.
  */
 function retryAfterSeconds(headers: ResponseHeaders, nowMs: number): number {
   const retryAfter = header(headers, "retry-after");
@@ -131,7 +136,9 @@ function retryAfterSeconds(headers: ResponseHeaders, nowMs: number): number {
     seconds = /^\d+$/.test(retryAfter.trim())
       ? Number(retryAfter.trim())
       : (Date.parse(retryAfter) - nowMs) / 1000;
-  } else {
+  } else if (header(headers, "x-ratelimit-remaining") === "0") {
+    // The primary window's reset says when the quota is back only when that quota is what ran out; a
+    // secondary limit arrives with quota to spare and a reset up to an hour away.
     const reset = header(headers, "x-ratelimit-reset");
     if (reset !== undefined && /^\d+$/.test(reset.trim())) seconds = Number(reset.trim()) - nowMs / 1000;
   }

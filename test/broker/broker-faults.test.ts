@@ -77,6 +77,17 @@ describe("GitHub faults are mapped, never echoed", () => {
     expect(answer.headers.get("retry-after")).toBe("7");
   });
 
+  it("a 429 without any rate-limit header → 503 with Retry-After 60, not retried", async () => {
+    broker.double.fault({ path: path("bare-429"), status: 429 });
+    const before = broker.double.count("POST", path("bare-429"));
+    const answer = await broker.call("/register", { scope: "octo-org/bare-429" });
+    expect(answer.status).toBe(503);
+    expect(answer.json).toMatchObject({ error: { code: "TG_GITHUB_RATE_LIMITED" } });
+    expect(answer.headers.get("retry-after")).toBe("60");
+    expect(broker.double.count("POST", path("bare-429")) - before).toBe(1);
+    expect(answer.text).not.toContain(doubleErrorCanary);
+  });
+
   it("5xx twice then success → retried, 200", async () => {
     broker.double.fault({ path: path("octo-repo"), status: 502, times: 2 });
     const before = broker.double.count("POST", path("octo-repo"));
