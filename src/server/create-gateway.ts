@@ -22,6 +22,7 @@ import {
 } from "../proxy/index.js";
 import { extractToken } from "./extract-token.js";
 import type { GatewayFeature } from "./feature.js";
+import { listenOn } from "./listen-on.js";
 
 /** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
 export interface GatewayOptions {
@@ -302,17 +303,11 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     server,
     listen: () =>
-      new Promise<AddressInfo>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(
-          options.listen?.port ?? startConfig.listen.port,
-          options.listen?.host ?? startConfig.listen.host,
-          () => {
-            server.off("error", reject);
-            resolve(server.address() as AddressInfo);
-          },
-        );
-      }),
+      listenOn(
+        server,
+        options.listen?.port ?? startConfig.listen.port,
+        options.listen?.host ?? startConfig.listen.host,
+      ),
     address: () => server.address() as AddressInfo,
     reload(next) {
       const previous = active.verifier;

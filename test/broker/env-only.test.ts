@@ -146,6 +146,34 @@ describe("no configuration file, only github-runner-token-proxy's environment", 
     }
   });
 
+  it("without BIND listens on every interface, IPv6 and IPv4 (as Go's :PORT does); with BIND only there", async () => {
+    const env = {
+      PORT: "0",
+      GITHUB_TOKEN: double.pat,
+      GITHUB_API_URL: double.url,
+      ALLOWED_SCOPES: "octo-org",
+    };
+    const everywhere = await serve(dir, env);
+    const port = new URL(everywhere.url).port;
+    try {
+      expect(everywhere.stderr()).toContain('"host":"::"');
+      expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      expect((await fetch(`http://[::1]:${port}/healthz`)).status).toBe(200);
+      expect(await everywhere.stop()).toBe(0);
+    } finally {
+      if (everywhere.child.exitCode === null) everywhere.child.kill("SIGKILL");
+    }
+    // The twin: BIND=127.0.0.1 is IPv4 loopback alone.
+    const loopback = await serve(dir, { ...env, BIND: "127.0.0.1" });
+    try {
+      expect(loopback.stderr()).toContain('"host":"127.0.0.1"');
+      await expect(fetch(`http://[::1]:${new URL(loopback.url).port}/healthz`)).rejects.toThrow();
+      expect(await loopback.stop()).toBe(0);
+    } finally {
+      if (loopback.child.exitCode === null) loopback.child.kill("SIGKILL");
+    }
+  });
+
   it("refuses to start with the reference README's match:* and says what to write instead", async () => {
     const failed = await run(process.execPath, [cli, "serve"], {
       cwd: dir,

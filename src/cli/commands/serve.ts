@@ -15,9 +15,10 @@ const environmentSource = "environment";
  * The configuration of a github-runner-token-proxy deployment: the broker alone, with the platform in
  * front authorizing callers (that project has no authorization of its own). Everything else —
  * PORT, BIND, GITHUB_API_URL, ALLOWED_SCOPES, DENIED_SCOPES and the credential — comes from the
- * environment through the same overrides a configuration file has.
+ * environment through the same overrides a configuration file has. Without BIND it listens where the
+ * reference does (Go's `:PORT`): every interface, IPv6 and IPv4 (`::`, IPv4 alone where there is no IPv6).
  */
-const environmentOnlyConfig = "broker:\n  authorization: none\n";
+const environmentOnlyConfig = 'listen:\n  host: "::"\nbroker:\n  authorization: none\n';
 
 /** `tollgate serve`: run the gateway until SIGINT/SIGTERM, then drain and stop. */
 export function registerServe(program: Command, setExitCode: (code: number) => void): void {
