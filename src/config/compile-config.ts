@@ -466,7 +466,8 @@ function listenWithEnv(
   }
   const bindText = env.BIND?.trim();
   if (bindText !== undefined && bindText !== "") host = bindText;
-  return { host, port };
+  const tls = raw.listen?.tls;
+  return tls === undefined ? { host, port } : { host, port, tls: { certFile: tls.cert, keyFile: tls.key } };
 }
 
 function checkUniqueNames(

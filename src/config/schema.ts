@@ -444,6 +444,25 @@ export const configSchema = z
           .describe("TCP port (0 picks a free port). PORT overrides. Default: 8080.")
           .meta({ examples: [8080] })
           .optional(),
+        tls: z
+          .strictObject({
+            cert: z
+              .string()
+              .min(1, { message: "must not be empty" })
+              .describe("PEM file: the server certificate, then any intermediates (a full chain).")
+              .meta({ examples: ["/etc/tollgate/tls/fullchain.pem"] }),
+            key: z
+              .string()
+              .min(1, { message: "must not be empty" })
+              .describe("PEM file: the certificate's private key.")
+              .meta({ examples: ["/etc/tollgate/tls/privkey.pem"] }),
+          })
+          .describe(
+            "Serve HTTPS (TLS 1.2 and 1.3) instead of plain HTTP. Both files are read at start and again on " +
+              "SIGHUP, so a renewed certificate is picked up without a restart. Relative paths are relative to " +
+              "the working directory. Default: plain HTTP (usually behind a TLS load balancer).",
+          )
+          .optional(),
       })
       .describe("Where the gateway listens.")
       .optional(),

@@ -26,7 +26,12 @@ export interface CompiledRoute {
 
 /** The configuration after validation and compilation: everything request handling needs, frozen. */
 export interface CompiledConfig {
-  readonly listen: { readonly host: string; readonly port: number };
+  readonly listen: {
+    readonly host: string;
+    readonly port: number;
+    /** `listen.tls`: serve HTTPS with the PEM files at these paths (read by `startGateway`). */
+    readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  };
   readonly issuers: readonly IssuerSettings[];
   readonly verifier: VerifierSettings;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;

@@ -1,13 +1,16 @@
+import { readFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
+import { createSecureContext } from "node:tls";
 import type { Logger } from "pino";
 import { createAuditLog, createLogger, createRedactor } from "../audit/index.js";
 import type { AuditLog, Redactor } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
+import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { createMetrics } from "../metrics/metrics.js";
 import { createTokenVerifier } from "../oidc/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
-import { createGateway, type Gateway } from "./create-gateway.js";
+import { createGateway, type Gateway, type TlsMaterial } from "./create-gateway.js";
 import type { FeatureFactory, GatewayFeature } from "./feature.js";
 import { builtInFeatures } from "./features.js";
 
@@ -57,6 +60,8 @@ export async function startGateway(
   config: CompiledConfig,
   options: StartGatewayOptions = {},
 ): Promise<RunningGateway> {
+  // First: a certificate that cannot be used stops the start before anything is opened.
+  const tls = config.listen.tls === undefined ? undefined : await readTlsMaterial(config.listen.tls);
   const redactor = createRedactor();
   for (const secret of options.secrets ?? []) redactor.register(secret);
   const logger = createLogger({
@@ -98,6 +103,7 @@ export async function startGateway(
     features: await buildFeatures(config, verifier),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.listen ? { listen: options.listen } : {}),
+    ...(tls ? { tls } : {}),
   });
   for (const warning of config.warnings)
     logger.warn({ path: warning.path, warning: warning.id }, warning.message);
@@ -121,6 +127,14 @@ export async function startGateway(
       restartNeeded.push("audit.flush_interval");
     }
     if (JSON.stringify(next.server) !== JSON.stringify(current.config.server)) restartNeeded.push("server");
+    // A renewed certificate at the same paths is read again (and checked) before anything changes; other
+    // listen changes need a restart.
+    const renewedTls =
+      tls !== undefined &&
+      next.listen.tls !== undefined &&
+      JSON.stringify(next.listen.tls) === JSON.stringify(current.config.listen.tls)
+        ? await readTlsMaterial(next.listen.tls)
+        : undefined;
     const sameIssuers =
       JSON.stringify([next.issuers, next.verifier]) ===
       JSON.stringify([current.config.issuers, current.config.verifier]);
@@ -139,6 +153,7 @@ export async function startGateway(
       }
     }
     const features = await buildFeatures(next, nextVerifier);
+    if (renewedTls !== undefined) gateway.updateTls(renewedTls);
     const replaced = gateway.reload({ config: next, verifier: nextVerifier, features });
     if (replaced !== nextVerifier) replaced.close();
     current = { config: next, verifier: nextVerifier };
@@ -162,4 +177,35 @@ export async function startGateway(
       metrics.close();
     },
   };
+}
+
+/**
+ * Reads `listen.tls`'s PEM files and checks that they make a usable pair. Problems are configuration
+ * errors naming the setting and the path; nothing of the files' content is ever put in a message.
+ */
+async function readTlsMaterial(files: NonNullable<CompiledConfig["listen"]["tls"]>): Promise<TlsMaterial> {
+  const read = async (path: string, setting: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+      throw new TollgateError("TG_CONFIG_INVALID", `${setting}: cannot read ${path} (${code})`);
+    }
+  };
+  const material = {
+    cert: await read(files.certFile, "listen.tls.cert"),
+    key: await read(files.keyFile, "listen.tls.key"),
+  };
+  try {
+    createSecureContext(material);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    throw new TollgateError(
+      "TG_CONFIG_INVALID",
+      code === "ERR_OSSL_X509_KEY_VALUES_MISMATCH"
+        ? `listen.tls: the key in ${files.keyFile} does not belong to the certificate in ${files.certFile}`
+        : `listen.tls: ${files.certFile} and ${files.keyFile} are not a PEM certificate chain and its key (${typeof code === "string" ? code : "unusable"})`,
+    );
+  }
+  return material;
 }

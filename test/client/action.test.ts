@@ -16,7 +16,7 @@ import {
   type TunnelSetup,
 } from "./client-harness.js";
 import { parseEnvironmentFile } from "./environment-file.js";
-import { createTestCertificates, type TestCertificates } from "./tls-fixture.js";
+import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 
 // The committed action bundle (action/dist), run the way the runner runs it: `node main.mjs` with INPUT_*
 // variables and environment files, then `node post.mjs` with the saved state.

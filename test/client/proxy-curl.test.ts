@@ -14,7 +14,7 @@ import {
   startTunnelSetup,
   type TunnelSetup,
 } from "./client-harness.js";
-import { createTestCertificates, type TestCertificates } from "./tls-fixture.js";
+import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 
 // `tollgate proxy` (the built CLI) between real curl and the real gateway's tunnel feature.
 let certs: TestCertificates;

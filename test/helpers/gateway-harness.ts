@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { compileConfigText } from "../../src/config/index.js";
+import type { CompiledConfig } from "../../src/config/types.js";
 import { createDevIssuer, type DevIssuer, githubLikeClaims } from "../../src/dev/dev-issuer.js";
 import { type FeatureFactory, type RunningGateway, startGateway } from "../../src/server/index.js";
 
@@ -11,6 +12,8 @@ export const testAudience = "tollgate.test";
 /** A real dev issuer, a real gateway on loopback, and captured audit and operational logs. */
 export interface GatewayHarness {
   issuer: DevIssuer;
+  /** The compiled configuration the gateway started with (hand it to `running.reload` to reload it). */
+  config: CompiledConfig;
   running: RunningGateway;
   url: string;
   auditFile: string;
@@ -58,6 +61,7 @@ export async function startGatewayHarness(
   if (options.waitForKeys !== false) await running.keysLoaded;
   const harness: GatewayHarness = {
     issuer,
+    config: compiled.config,
     running,
     url: `http://127.0.0.1:${running.address.port}`,
     auditFile,
