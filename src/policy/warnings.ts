@@ -1,3 +1,5 @@
+import { RE2JS } from "re2js";
+import { globHasWildcard, globLiteralPrefix } from "./glob.js";
 import { type CompiledMatcher, compileMatcher, pathSegment } from "./matchers.js";
 import { exactValues, isExactValue, numericOwnerClaims, pinsOwner } from "./owner-pinning.js";
 import type { PolicyProblem, PolicyWarning, RawPolicy } from "./types.js";
@@ -20,12 +22,17 @@ const immutableSubject = /^repo:[^@/]+@\d+\/[^@/]+@\d+:/;
  *   `repository_id` or `enterprise_id` (or an immutable `sub`): names can be renamed and re-registered.
  * - `event-name-open` — `event_name` is unconstrained or admits `pull_request_target`/`workflow_run`.
  * - `regex-looks-like-glob` — a regex containing `/*` or starting with `*`.
- * - `sub-leading-wildcard` — a `sub` glob starting with `*` or regex starting with `.*`/`.+`.
+ * - `sub-leading-wildcard` — a `sub` glob or regex (not under `not`) that does not start with literal
+ *   text: a glob starting with `*` or `?`; a regex (after an optional `^`) starting with `.`, a class
+ *   like `[a-z]`, a group like `(.*)`, an escape like `\w`, an optional character, or an alternation
+ *   with such a branch.
  *
  * Malformed parts are skipped: they are compile problems, reported by {@link compilePolicy}.
  *
- * @param options.deniesOnly - the policy appears only in `deny` lists: admitting `pull_request_target`
- *   there is the point (it refuses those runs), so `event-name-open` is not raised.
+ * @param options.deniesOnly - the policy appears only in `deny` lists. It can only take access away, so
+ *   matching more is never a risk: it need not pin an owner (no `no-numeric-owner-id`), its `sub` may
+ *   start with a wildcard (no `sub-leading-wildcard`), and admitting `pull_request_target` there is the
+ *   point (no `event-name-open`).
  * @example
  * policyWarnings("org-ci", { claims: { repository_owner: "octo-org" } }).map((w) => w.id);
  * // ["no-numeric-owner-id", "event-name-open"]
@@ -46,8 +53,9 @@ export function policyWarnings(
     if (matcher !== undefined) matchers.set(claim, matcher);
   }
 
+  const deniesOnly = options.deniesOnly === true;
   const warnings: PolicyWarning[] = [];
-  if (!pinsNumericId(matchers)) {
+  if (!deniesOnly && !pinsNumericId(matchers)) {
     warnings.push({
       id: "no-numeric-owner-id",
       path: claimsPath,
@@ -59,7 +67,7 @@ export function policyWarnings(
     });
   }
 
-  if (options.deniesOnly !== true) {
+  if (!deniesOnly) {
     const eventWarning = eventNameWarning(matchers.get("event_name"), `${claimsPath}.event_name`);
     if (eventWarning !== undefined) warnings.push(eventWarning);
   }
@@ -68,7 +76,7 @@ export function policyWarnings(
     const claimPath = `${claimsPath}${pathSegment(claim)}`;
     walkPatterns(rawClaims[claim], claimPath, false, (kind, pattern, path, negated) => {
       if (kind === "regex" && looksLikeGlob(pattern)) warnings.push(regexGlobWarning(pattern, path));
-      if (claim === "sub" && !negated && startsWithWildcard(kind, pattern)) {
+      if (claim === "sub" && !deniesOnly && !negated && startsWithWildcard(kind, pattern)) {
         warnings.push(subWildcardWarning(kind, pattern, path));
       }
     });
@@ -150,10 +158,29 @@ function regexGlobWarning(pattern: string, path: string): PolicyWarning {
   };
 }
 
+/**
+ * Whether a pattern's literal prefix — the text every match starts with — is empty. For globs it is
+ * glob.ts's own (only `*` and `?` are wildcards there; `[` and `{` are literal). For regexes it is RE2's
+ * analysis of the compiled program, as in owner pinning, so classes (`[a-z]+`), groups (`(.*)`),
+ * escapes (`\w`), alternations (`repo:o/x|.*`), optional first characters (`r?epo`) and case folding
+ * (`(?i)`) all count as wildcards, while `[r]epo` or `(repo):` are literal: too strict rather than too
+ * lenient. A regex that does not compile is a compile problem and is skipped here.
+ */
 function startsWithWildcard(kind: "glob" | "regex", pattern: string): boolean {
-  if (kind === "glob") return pattern.startsWith("*");
+  if (kind === "glob") return globHasWildcard(pattern) && globLiteralPrefix(pattern) === "";
+  // RE2 computes no prefix past an anchor; under a whole-value match a leading `^` changes nothing.
   const core = pattern.startsWith("^") ? pattern.slice(1) : pattern;
-  return core.startsWith(".*") || core.startsWith(".+");
+  let program: { prefix?: unknown; prefixComplete?: unknown };
+  try {
+    RE2JS.compile(pattern);
+    program = RE2JS.compile(`(?:${core})`).re2() as typeof program;
+  } catch {
+    return false;
+  }
+  // Should re2js stop exposing the prefix, every sub regex warns rather than none. An empty pattern
+  // (empty and complete prefix) matches only the empty value: nothing is left open.
+  if (typeof program.prefix !== "string") return true;
+  return program.prefix === "" && program.prefixComplete !== true;
 }
 
 function subWildcardWarning(kind: "glob" | "regex", pattern: string, path: string): PolicyWarning {
@@ -161,8 +188,8 @@ function subWildcardWarning(kind: "glob" | "regex", pattern: string, path: strin
     id: "sub-leading-wildcard",
     path,
     message:
-      `sub ${kind} ${JSON.stringify(pattern)} starts with a wildcard, so it also matches subjects of other ` +
-      "owners' repositories (every sub starts with `repo:OWNER/REPO`); start it with your owner, e.g. " +
+      `sub ${kind} ${JSON.stringify(pattern)} starts with a wildcard, not literal text, so it can also match ` +
+      "subjects of other owners' repositories (every sub starts with `repo:OWNER/REPO`); start it with your owner, e.g. " +
       '{glob: "repo:octo-org/*:ref:refs/heads/main"}, and pin `repository_owner_id`.',
   };
 }

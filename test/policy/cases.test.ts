@@ -67,8 +67,13 @@ function claimsOf(policyCase: PolicyCase): Record<string, unknown> {
   return claims;
 }
 
-function compileOrFail(name: string, raw: RawPolicy, issuers: readonly string[]): CompiledPolicy {
-  const { policy, problems } = compilePolicy(name, raw, issuers);
+function compileOrFail(
+  name: string,
+  raw: RawPolicy,
+  issuers: readonly string[],
+  options: { denyOnly?: boolean } = {},
+): CompiledPolicy {
+  const { policy, problems } = compilePolicy(name, raw, issuers, options);
   expect(problems).toEqual([]);
   return policy!;
 }
@@ -85,8 +90,9 @@ describe("policy cases", () => {
   it.each(files)("%s", (file) => {
     const policyCase = cases.get(file)!;
     const underTest = compileOrFail("under-test", policyCase.policy as RawPolicy, policyCase.issuers);
+    // As in compileConfig: a policy named only in `deny` lists need not pin an owner.
     const denyPolicies = Object.entries(policyCase.deny_policies ?? {}).map(([name, raw]) =>
-      compileOrFail(name, raw as RawPolicy, policyCase.issuers),
+      compileOrFail(name, raw as RawPolicy, policyCase.issuers, { denyOnly: true }),
     );
     const rule: AccessRule = { allow: [underTest], deny: denyPolicies };
     const identity = { issuer: policyCase.issuer, claims: claimsOf(policyCase) };

@@ -41,6 +41,25 @@ describe("policyWarnings", () => {
     ])("warns for %s", (_label, claims) => {
       expect(ids(claims)).toEqual(["no-numeric-owner-id"]);
     });
+
+    // A deny-only policy can only take access away, so it need not pin an owner at all.
+    it.each<[string, Record<string, RawMatcher>]>([
+      ["no owner at all", { event_name: ["pull_request_target", "workflow_run"] }],
+      ["an owner by name only", { repository_owner: "octo-org", ref: { glob: "refs/heads/wip/*" } }],
+    ])("is silent for a policy used only in deny lists that pins %s", (_label, claims) => {
+      expect(policyWarnings("refused", { claims }, { deniesOnly: true })).toEqual([]);
+    });
+
+    it("still warns for the same policies used in an allow list (the deny-only twins)", () => {
+      expect(ids({ event_name: ["pull_request_target", "workflow_run"] })).toEqual([
+        "no-numeric-owner-id",
+        "event-name-open",
+      ]);
+      expect(ids({ repository_owner: "octo-org", ref: { glob: "refs/heads/wip/*" } })).toEqual([
+        "no-numeric-owner-id",
+        "event-name-open",
+      ]);
+    });
   });
 
   describe("event-name-open", () => {
@@ -136,19 +155,67 @@ describe("policyWarnings", () => {
         ["repo:octo-org/a:ref:refs/heads/main", { glob: "*:pull_request" }],
         "policies.p.claims.sub[1].glob",
       ],
+      ["a glob starting with `?`", { glob: "?epo:octo-org/*" }, "policies.p.claims.sub.glob"],
+      ["a regex group", { regex: "(.*):ref:refs/heads/main" }, "policies.p.claims.sub.regex"],
+      ["a regex class", { regex: "[a-z]+:octo-org/app:ref:refs/heads/main" }, "policies.p.claims.sub.regex"],
+      ["a regex escape", { regex: "\\w+:octo-org/app:ref:refs/heads/main" }, "policies.p.claims.sub.regex"],
+      ["an anchored regex class", { regex: "^[^:]+:octo-org/app:.*" }, "policies.p.claims.sub.regex"],
+      ["a regex `.` then literal text", { regex: ".epo:octo-org/.*" }, "policies.p.claims.sub.regex"],
+      [
+        "a regex with an optional first character",
+        { regex: "r?epo:octo-org/.*" },
+        "policies.p.claims.sub.regex",
+      ],
+      [
+        "a regex alternation with an open branch",
+        { regex: "repo:octo-org/app:.*|.*" },
+        "policies.p.claims.sub.regex",
+      ],
+      ["a case-folded regex", { regex: "(?i)repo:octo-org/.*" }, "policies.p.claims.sub.regex"],
+      [
+        "a regex list item",
+        ["repo:octo-org/a:ref:refs/heads/main", { regex: "(repo|x):.*" }],
+        "policies.p.claims.sub[1].regex",
+      ],
+      [
+        "a regex in a list under a double not",
+        { not: { not: [{ regex: "\\S+" }] } },
+        "policies.p.claims.sub.not.not[0].regex",
+      ],
     ])("warns for %s", (_label, sub, path) => {
       const warnings = policyWarnings("p", { claims: { repository_owner_id: 65, event_name: "push", sub } });
       expect(warnings.map((w) => [w.id, w.path])).toEqual([["sub-leading-wildcard", path]]);
       expect(warnings[0]!.message).toContain("start it with your owner");
     });
 
-    it("is silent for an owner-first pattern and under not", () => {
-      expect(ids({ repository_owner_id: 65, event_name: "push", sub: { glob: "repo:octo-org/*" } })).toEqual(
-        [],
-      );
-      expect(
-        ids({ repository_owner_id: 65, event_name: "push", sub: { not: { glob: "*:pull_request" } } }),
-      ).toEqual([]);
+    // The deny twins of the cases above: each starts with literal text, or sits under `not`.
+    it.each<[string, RawMatcher]>([
+      ["an owner-first glob", { glob: "repo:octo-org/*" }],
+      ["an owner-first glob with `?` later", { glob: "repo:octo-org/app?:ref:refs/heads/main" }],
+      // In a glob only `*` and `?` are wildcards: `[r]` is the three characters `[`, `r`, `]`.
+      ["a glob with a literal `[`", { glob: "[r]epo:octo-org/*" }],
+      ["a glob with a literal `{`", { glob: "{repo}:octo-org/*" }],
+      ["an owner-first regex", { regex: "repo:octo-org/.*" }],
+      ["an anchored owner-first regex", { regex: "^repo:octo-org/.*:ref:refs/heads/main$" }],
+      ["a regex whose branches share the owner", { regex: "repo:octo-org/a:.*|repo:octo-org/b:.*" }],
+      ["a regex whose first class is one character", { regex: "[r]epo:octo-org/.*" }],
+      ["a regex whose first group is literal", { regex: "(repo):octo-org/.*" }],
+      ["a regex starting with an escaped literal", { regex: "repo\\:octo-org/.*" }],
+      ["an empty regex", { regex: "" }],
+      ["a leading wildcard under not", { not: { glob: "*:pull_request" } }],
+      ["a leading regex wildcard in a list under not", { not: ["x", { regex: ".*:pull_request" }] }],
+      ["an invalid regex (a compile problem instead)", { regex: "(.*" }],
+    ])("is silent for %s", (_label, sub) => {
+      expect(ids({ repository_owner_id: 65, event_name: "push", sub })).toEqual([]);
+    });
+
+    it("is silent for a policy used only in deny lists, which can only refuse more", () => {
+      const raw = { claims: { event_name: "pull_request", sub: { glob: "*:pull_request" } } };
+      expect(policyWarnings("refused", raw, { deniesOnly: true })).toEqual([]);
+      expect(policyWarnings("refused", raw).map((w) => w.id)).toEqual([
+        "no-numeric-owner-id",
+        "sub-leading-wildcard",
+      ]);
     });
   });
 
