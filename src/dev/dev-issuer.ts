@@ -50,6 +50,27 @@ const jwksPath = "/.well-known/jwks";
 const discoveryPath = "/.well-known/openid-configuration";
 
 /**
+ * Whether `host` names this machine: 127.0.0.0/8, `::1` (no brackets) or `localhost`.
+ *
+ * @example
+ * isLoopbackHost("127.0.0.1"); // true
+ * isLoopbackHost("0.0.0.0"); // false: every interface, not this machine alone
+ */
+export function isLoopbackHost(host: string): boolean {
+  return /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/.test(host);
+}
+
+/**
+ * Where the dev issuer at `issuerUrl` publishes its keys (its discovery document says the same).
+ *
+ * @example
+ * devIssuerJwksUrl("http://127.0.0.1:4000"); // "http://127.0.0.1:4000/.well-known/jwks"
+ */
+export function devIssuerJwksUrl(issuerUrl: string): string {
+  return `${issuerUrl}${jwksPath}`;
+}
+
+/**
  * Starts a local OIDC issuer that `tollgate dev` and the tests trust. It serves GitHub-shaped discovery
  * and JWKS documents from an RS256 key generated with jose (or loaded from `keyFile`), over plain http,
  * which the verifier accepts only because the host is loopback.
@@ -61,7 +82,7 @@ const discoveryPath = "/.well-known/openid-configuration";
  */
 export async function createDevIssuer(options: DevIssuerOptions = {}): Promise<DevIssuer> {
   const host = options.host ?? "127.0.0.1";
-  if (!/^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/.test(host)) {
+  if (!isLoopbackHost(host)) {
     throw new Error(`the dev issuer listens on loopback only (127.0.0.0/8, ::1, localhost), not ${host}`);
   }
   const clock = options.clock ?? systemClock;
@@ -105,7 +126,7 @@ export async function createDevIssuer(options: DevIssuerOptions = {}): Promise<D
 
   return {
     issuerUrl,
-    jwksUrl: `${issuerUrl}${jwksPath}`,
+    jwksUrl: devIssuerJwksUrl(issuerUrl),
     get keyId() {
       return signingKey.kid;
     },
@@ -148,7 +169,7 @@ export async function mintWithKeyFile(
 function discoveryDocument(issuerUrl: string): Record<string, unknown> {
   return {
     issuer: issuerUrl,
-    jwks_uri: `${issuerUrl}${jwksPath}`,
+    jwks_uri: devIssuerJwksUrl(issuerUrl),
     subject_types_supported: ["public", "pairwise"],
     response_types_supported: ["id_token"],
     claims_supported: ["sub", "aud", "exp", "iat", "iss", "jti", "nbf", "ref", "repository", "repository_id"],

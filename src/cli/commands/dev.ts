@@ -1,10 +1,17 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { compileConfigText, formatProblems } from "../../config/index.js";
 import { createDemoUpstream } from "../../dev/demo-upstream.js";
 import { createDevIssuer, githubLikeClaims, mintWithKeyFile } from "../../dev/dev-issuer.js";
+import {
+  type DevState,
+  devStateFile,
+  findRunningDev,
+  removeDevStateIfOwn,
+  writeDevState,
+} from "../../dev/dev-state.js";
 import { parseDuration } from "../../lib/duration.js";
 import { startGateway } from "../../server/index.js";
 import { exitCodes, UsageError } from "../exit-codes.js";
@@ -16,13 +23,6 @@ const devAudience = "tollgate-dev";
 /** Where `dev` keeps its issuer key and address, so `dev mint` in another shell signs trusted tokens. */
 function devStateDir(): string {
   return process.env.TOLLGATE_DEV_STATE ?? join(tmpdir(), `tollgate-dev-${process.getuid?.() ?? "user"}`);
-}
-
-interface DevState {
-  issuerUrl: string;
-  keyFile: string;
-  audience: string;
-  gatewayUrl: string;
 }
 
 /** `tollgate dev` and `tollgate dev mint`. */
@@ -55,8 +55,15 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
       const running = await startGateway(compiled.config, { listen: { host, port } });
       await running.keysLoaded;
       const gatewayUrl = `http://${host.includes(":") ? `[${host}]` : host}:${running.address.port}`;
-      const state: DevState = { issuerUrl: issuer.issuerUrl, keyFile, audience: devAudience, gatewayUrl };
-      await writeFile(join(stateDir, "state.json"), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+      const state: DevState = {
+        issuerUrl: issuer.issuerUrl,
+        keyFile,
+        audience: devAudience,
+        gatewayUrl,
+        pid: process.pid,
+      };
+      const stateFile = devStateFile(stateDir);
+      await writeDevState(stateFile, state);
       const token = await issuer.mint(githubLikeClaims(), { audience: devAudience, expiresInSeconds: 3600 });
 
       process.stdout.write(
@@ -79,6 +86,9 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
         ].join("\n"),
       );
       await untilStopSignal();
+      // Removed before the servers close, so that once a stop begins `dev mint` refuses rather than sign
+      // for an issuer on its way out. A crash skips this; `dev mint` then finds the issuer gone.
+      await removeDevStateIfOwn(stateFile, state.pid);
       await running.close();
       await Promise.all([issuer.close(), upstream.close()]);
       setExitCode(exitCodes.ok);
@@ -98,7 +108,7 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
     .option("--audience <aud>", "the aud claim", devAudience)
     .option("--expires-in <duration>", "lifetime, e.g. 5m (GitHub's tokens live 5 minutes)", "5m")
     .action(async (options: { claim: string[]; audience: string; expiresIn: string }) => {
-      const state = await readState();
+      const state = await readRunningState();
       const lifetimeMs = parseDuration(options.expiresIn);
       if (lifetimeMs === undefined || lifetimeMs <= 0)
         throw new UsageError(`--expires-in: not a duration: ${options.expiresIn}`);
@@ -117,13 +127,13 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
     });
 }
 
-async function readState(): Promise<DevState> {
-  const file = join(devStateDir(), "state.json");
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as DevState;
-  } catch {
-    throw new UsageError(`no running dev issuer found (${file}); start \`npx tollgate dev\` first`);
+/** The state of the running `tollgate dev`; a usage error (exit 2) when none is running. */
+async function readRunningState(): Promise<DevState> {
+  const lookup = await findRunningDev(devStateFile(devStateDir()));
+  if (!lookup.running) {
+    throw new UsageError(`no tollgate dev is running (${lookup.reason}); start it with \`npx tollgate dev\``);
   }
+  return lookup.state;
 }
 
 function collect(value: string, previous: string[]): string[] {
