@@ -4,6 +4,7 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import {
   closeServer,
   freePort,
@@ -16,7 +17,6 @@ import {
   type TunnelSetup,
 } from "./client-harness.js";
 import { parseEnvironmentFile } from "./environment-file.js";
-import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 
 // The committed action bundle (action/dist), run the way the runner runs it: `node main.mjs` with INPUT_*
 // variables and environment files, then `node post.mjs` with the saved state.

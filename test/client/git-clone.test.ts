@@ -2,9 +2,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import { type CliProcess, runTool, startCli, startTunnelSetup, type TunnelSetup } from "./client-harness.js";
 import { createBareRepository, gitEnv, startGitHttpServer } from "./git-http-server.js";
-import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 
 // `git clone` of a private repository served by `git http-backend`, through `tollgate proxy` and the gateway.
 let certs: TestCertificates;

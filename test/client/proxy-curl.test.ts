@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import {
   type CliProcess,
   closeServer,
@@ -14,7 +15,6 @@ import {
   startTunnelSetup,
   type TunnelSetup,
 } from "./client-harness.js";
-import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 
 // `tollgate proxy` (the built CLI) between real curl and the real gateway's tunnel feature.
 let certs: TestCertificates;
