@@ -108,7 +108,10 @@ async function buildBroker(
     }
   }
 
-  const store = createStateStore(storeSettings, { clock });
+  // A Redis password in store.url is a secret like the credential: never in a log line.
+  const storePassword = storeSettings.url === undefined ? "" : redisPassword(storeSettings.url);
+  if (storePassword !== "") redactor.register(storePassword);
+  const store = createStateStore(storeSettings, { clock, logger });
   const api = createGitHubApi({
     apiUrl: broker.apiUrl,
     credential,
@@ -327,4 +330,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown, requestId:
     "x-request-id": requestId,
   });
   res.end(text);
+}
+
+/** The password of a `redis://user:password@host` URL (decoded), or `""`. */
+function redisPassword(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return "";
+  }
 }

@@ -1,32 +1,32 @@
 /**
  * Shared state: the small {@link StateStore} interface (get/set with a time to live/delete), its memory
- * implementation, and a single-flight helper. Redis implements the same interface in a later release.
+ * and Redis implementations, and a single-flight helper.
  */
-import { TollgateError } from "../errors/index.js";
+import type { Logger } from "pino";
 import type { Clock } from "../lib/clock.js";
 import { createMemoryStore } from "./memory-store.js";
+import { createRedisStore } from "./redis-store.js";
 import type { StateStore, StateStoreKind } from "./types.js";
 
 export { createMemoryStore, type MemoryStoreOptions } from "./memory-store.js";
+export { createRedisStore, type RedisStoreOptions } from "./redis-store.js";
 export { createSingleFlight } from "./single-flight.js";
 export type { SingleFlight, StateStore, StateStoreKind } from "./types.js";
 
 /**
- * The store that `store:` in the configuration asks for.
+ * The store that `store:` in the configuration asks for: in this process's memory, or Redis shared by
+ * every instance (the configuration requires a `url` with `kind: redis`).
  *
- * @throws TollgateError `TG_CONFIG_INVALID` for `kind: redis`, which this release does not implement yet.
  * @example
- * const store = createStateStore(config.store, { clock });
+ * const store = createStateStore(config.store, { clock, logger });
  */
 export function createStateStore(
   settings: { readonly kind: StateStoreKind; readonly url?: string },
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; logger: Logger },
 ): StateStore {
   if (settings.kind === "redis") {
-    throw new TollgateError(
-      "TG_CONFIG_INVALID",
-      "store.kind: redis is not available in this release; use store.kind: memory (each instance then caches on its own)",
-    );
+    if (settings.url === undefined) throw new Error("store.kind: redis needs store.url");
+    return createRedisStore({ url: settings.url, logger: options.logger });
   }
   return createMemoryStore(options.clock === undefined ? {} : { clock: options.clock });
 }

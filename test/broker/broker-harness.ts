@@ -35,13 +35,15 @@ export interface BrokerHarnessOptions {
   env?: (double: GitHubApiDouble) => NodeJS.ProcessEnv;
   feature?: BrokerFeatureOptions;
   double?: GitHubApiDoubleOptions;
+  /** A GitHub double shared with other harnesses (several instances of one fleet); not closed by this one. */
+  sharedDouble?: GitHubApiDouble;
 }
 
 /** Fast retries and re-checks so that fault tests take milliseconds. */
 export const fastBroker: BrokerFeatureOptions = { retryBaseMs: 5, recheckMs: 20 };
 
 export async function startBrokerHarness(options: BrokerHarnessOptions): Promise<BrokerHarness> {
-  const double = await startGitHubApiDouble(options.double);
+  const double = options.sharedDouble ?? (await startGitHubApiDouble(options.double));
   const env = options.env?.(double) ?? { GITHUB_TOKEN: double.pat };
   const gateway = await startGatewayHarness((issuerUrl) => options.yaml(issuerUrl, double.url), {
     features: [createBrokerFeatureFactory({ ...fastBroker, ...options.feature })],
@@ -77,7 +79,7 @@ export async function startBrokerHarness(options: BrokerHarnessOptions): Promise
     },
     async close() {
       await gateway.close();
-      await double.close();
+      if (options.sharedDouble === undefined) await double.close();
     },
   };
 }

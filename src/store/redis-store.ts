@@ -1,0 +1,102 @@
+import { Redis } from "ioredis";
+import type { Logger } from "pino";
+import type { StateStore } from "./types.js";
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS. */
+  url: string;
+  /** Told when Redis cannot be used (at most once per {@link RedisStoreOptions.reportEveryMs}). */
+  logger: Logger;
+  /** Put before every key, so one Redis can serve other software too. Default `tollgate:`. */
+  keyPrefix?: string;
+  /** Longest wait for one command before it counts as failed. Default 1 s. */
+  commandTimeoutMs?: number;
+  /** Shortest time between two reports of the same trouble. Default 30 s. */
+  reportEveryMs?: number;
+}
+
+/**
+ * The shared store: Redis, so that every instance behind one load balancer sees the same broker cache
+ * (one GitHub call per scope and hour for the whole fleet, not one per instance). Entries expire in Redis
+ * itself (`SET … PX`).
+ *
+ * What is stored is a cache, so the store fails soft: when Redis is down or slow, `get` answers "unknown"
+ * and `set`/`delete` give up, after at most `commandTimeoutMs`, and the caller does the work itself
+ * (asks GitHub). The trouble is reported on the operational log at most every `reportEveryMs`, by its
+ * code alone: ioredis' own errors carry the command's arguments, and the values here are runner tokens.
+ * Reconnection is ioredis' (backing off up to 2 s).
+ *
+ * @example
+ * const store = createRedisStore({ url: "rediss://:secret@redis.internal:6380", logger });
+ * await store.set("broker:registration:octo-org", JSON.stringify(minted), 55 * 60_000);
+ */
+export function createRedisStore(options: RedisStoreOptions): StateStore {
+  const { logger } = options;
+  const reportEveryMs = options.reportEveryMs ?? 30_000;
+  const redis = new Redis(options.url, {
+    keyPrefix: options.keyPrefix ?? "tollgate:",
+    commandTimeout: options.commandTimeoutMs ?? 1_000,
+    connectTimeout: 2_000,
+    // A command waits for a reconnect at most once, then fails (and the caller carries on without the store).
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+    // The password and the values never go to a log: ioredis' friendly stacks and reconnect details stay off.
+    showFriendlyErrorStack: false,
+    lazyConnect: false,
+  });
+  let lastReportMs = Number.NEGATIVE_INFINITY;
+  const report = (what: string, error: unknown) => {
+    const now = Date.now();
+    if (now - lastReportMs < reportEveryMs) return;
+    lastReportMs = now;
+    logger.warn(
+      { component: "store", store: "redis", error: errorCode(error) },
+      `shared store unavailable (${what}); instances answer without it until it is back`,
+    );
+  };
+  // Without a listener an 'error' event (Redis down at start, a dropped connection) would end the process.
+  redis.on("error", (error: unknown) => report("connection", error));
+
+  return {
+    kind: "redis",
+    async get(key) {
+      try {
+        return (await redis.get(key)) ?? undefined;
+      } catch (error) {
+        report("read", error);
+        return undefined;
+      }
+    },
+    async set(key, value, ttlMs) {
+      try {
+        if (ttlMs <= 0) await redis.del(key);
+        else await redis.set(key, value, "PX", Math.ceil(ttlMs));
+      } catch (error) {
+        report("write", error);
+      }
+    },
+    async delete(key) {
+      try {
+        await redis.del(key);
+      } catch (error) {
+        report("delete", error);
+      }
+    },
+    async close() {
+      try {
+        await redis.quit();
+      } catch {
+        redis.disconnect();
+      }
+    },
+  };
+}
+
+/** A code for the log: the system error code, or the error's class name; never its message. */
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string") return code;
+  const name = (error as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? name : "unknown";
+}
