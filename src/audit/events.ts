@@ -27,7 +27,8 @@ export function identityFromClaims(
 
 /**
  * The conditions that decided a denial, as audit events list them: for a deny-policy match, the
- * conditions of the deny policies that matched; otherwise every allow policy's conditions.
+ * conditions of the deny policies that matched; otherwise every allow policy's conditions. Each carries
+ * its reason (`claim-ok`, `claim-missing`, `claim-mismatch`, `claim-not-scalar`), as `explain` prints it.
  */
 export function deciderConditions(decision: Decision): NonNullable<AuditEvent["conditions"]> {
   const denied = decision.reason === "denied-by-policy";
@@ -42,6 +43,7 @@ export function deciderConditions(decision: Decision): NonNullable<AuditEvent["c
         expected: condition.expected,
         found: condition.found ?? null,
         ok: condition.ok,
+        reason: condition.reason,
       });
     }
   }

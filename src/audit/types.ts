@@ -47,7 +47,14 @@ export interface AuditEvent {
   /** Whether the verified-token cache answered (no signature check). */
   token_cached?: boolean;
   /** Per-condition reasons of the deciding evaluation, for denials. */
-  conditions?: { policy: string; claim: string; expected: string; found: string | null; ok: boolean }[];
+  conditions?: {
+    policy: string;
+    claim: string;
+    expected: string;
+    found: string | null;
+    ok: boolean;
+    reason: "claim-ok" | "claim-missing" | "claim-mismatch" | "claim-not-scalar";
+  }[];
   /** Runner token broker: the canonical scope (`octo-org`, `octo-org/app`, `enterprise:slug`). */
   scope?: string;
   /** Runner token broker: whether the token cache answered (no GitHub call for this request). */

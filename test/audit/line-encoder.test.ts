@@ -129,7 +129,14 @@ describe("createAuditLineEncoder", () => {
 
   it("serialises numbers, booleans and denial conditions as JSON does, and leaves out functions", () => {
     const conditions = [
-      { policy: "ci", claim: "ref", expected: '"refs/heads/main"', found: null, ok: false },
+      {
+        policy: "ci",
+        claim: "ref",
+        expected: '"refs/heads/main"',
+        found: null,
+        ok: false,
+        reason: "claim-missing" as const,
+      },
     ];
     const odd = gatewayEvent({ duration_ms: Number.NaN, bytes_out: 1.5, token_cached: false, conditions });
     (odd as unknown as { callback: unknown }).callback = () => 1;

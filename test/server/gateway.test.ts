@@ -114,10 +114,16 @@ routes:
       route: "artifacts",
       status: 403,
     });
-    const failed = ((event?.conditions ?? []) as { claim: string; ok: boolean }[]).filter(
-      (condition) => !condition.ok,
+    const conditions = (event?.conditions ?? []) as { claim: string; ok: boolean; reason: string }[];
+    const failed = conditions.filter((condition) => !condition.ok);
+    expect(failed.map((condition) => [condition.claim, condition.reason])).toEqual([
+      ["repository_owner_id", "claim-mismatch"],
+    ]);
+    // The twin: the conditions that held say so, each with its own reason.
+    expect(conditions.filter((condition) => condition.ok).every((held) => held.reason === "claim-ok")).toBe(
+      true,
     );
-    expect(failed.map((condition) => condition.claim)).toEqual(["repository_owner_id"]);
+    expect(conditions.some((condition) => condition.ok)).toBe(true);
   });
 
   it("lets a deny policy win over an allow policy", async () => {
