@@ -138,6 +138,9 @@ async function buildBroker(
   let recheck: NodeJS.Timeout | undefined;
   let failedChecks = 0;
   let closed = false;
+  /** Requests being answered now, and who waits for there to be none (a reload retiring this broker). */
+  let answering = 0;
+  const whenIdle: (() => void)[] = [];
   const recheckBaseMs = options.recheckMs ?? 5_000;
 
   function noteFailure(error: unknown): void {
@@ -195,33 +198,12 @@ async function buildBroker(
     },
 
     async handleRequest(req, res, context) {
-      const url = req.url ?? "";
-      const end = url.indexOf("?");
-      const action = brokerPaths[end === -1 ? url : url.slice(0, end)]!;
-      const event: AuditEvent = {
-        event: auditEventOf[action],
-        request_id: context.requestId,
-        decision: "deny",
-        reason: "",
-        client_ip: context.clientIp,
-        method: req.method ?? "",
-        path: action === "register" ? "/register" : action === "remove" ? "/remove" : "/jitconfig",
-      };
+      answering += 1;
       try {
-        const answer = await serve(action, req, context, event);
-        event.status = answer.status;
-        sendJson(res, answer.status, answer.body, context.requestId);
-      } catch (error) {
-        const response = toErrorResponse(error, context.requestId);
-        if (event.decision === "allow") event.decision = "error";
-        event.reason = response.body.error.code;
-        event.status = response.status;
-        if (isTollgateError(error)) event.detail = error.message;
-        noteFailure(error);
-        throw error;
+        await answerRequest(req, res, context);
       } finally {
-        event.duration_ms = clock() - context.startedMs;
-        context.auditLog.emit(event);
+        answering -= 1;
+        if (answering === 0) for (const idle of whenIdle.splice(0)) idle();
       }
     },
 
@@ -237,13 +219,58 @@ async function buildBroker(
       };
     },
 
-    async close() {
-      closed = true;
-      if (recheck !== undefined) clearTimeout(recheck);
-      await api.close();
-      await store.close();
+    async retire() {
+      // Requests already here finish with this broker's GitHub pool and store; then both are released.
+      if (answering > 0) await new Promise<void>((resolve) => whenIdle.push(resolve));
+      await close();
     },
+
+    close,
   };
+
+  async function close(): Promise<void> {
+    if (closed) return;
+    closed = true;
+    if (recheck !== undefined) clearTimeout(recheck);
+    await api.close();
+    await store.close();
+  }
+
+  /** One broker request, audited whatever its outcome. */
+  async function answerRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    context: FeatureContext,
+  ): Promise<void> {
+    const url = req.url ?? "";
+    const end = url.indexOf("?");
+    const action = brokerPaths[end === -1 ? url : url.slice(0, end)]!;
+    const event: AuditEvent = {
+      event: auditEventOf[action],
+      request_id: context.requestId,
+      decision: "deny",
+      reason: "",
+      client_ip: context.clientIp,
+      method: req.method ?? "",
+      path: action === "register" ? "/register" : action === "remove" ? "/remove" : "/jitconfig",
+    };
+    try {
+      const answer = await serve(action, req, context, event);
+      event.status = answer.status;
+      sendJson(res, answer.status, answer.body, context.requestId);
+    } catch (error) {
+      const response = toErrorResponse(error, context.requestId);
+      if (event.decision === "allow") event.decision = "error";
+      event.reason = response.body.error.code;
+      event.status = response.status;
+      if (isTollgateError(error)) event.detail = error.message;
+      noteFailure(error);
+      throw error;
+    } finally {
+      event.duration_ms = clock() - context.startedMs;
+      context.auditLog.emit(event);
+    }
+  }
 
   async function serve(
     action: BrokerAction,

@@ -338,6 +338,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     reload(next) {
       const previous = active.verifier;
+      const replaced = active.features;
       const features = next.features ?? [];
       for (const feature of features) everyFeature.add(feature);
       active = {
@@ -346,6 +347,14 @@ export function createGateway(options: GatewayOptions): Gateway {
         routeTable: createRouteTable(next.config.routes),
         features,
       };
+      for (const feature of replaced) {
+        if (feature.retire === undefined || features.includes(feature)) continue;
+        feature.retire().then(
+          () => everyFeature.delete(feature),
+          (error: unknown) =>
+            logger.error({ err: error, feature: feature.name }, "retiring a replaced feature failed"),
+        );
+      }
       return previous;
     },
     async close() {

@@ -40,6 +40,13 @@ export interface GatewayFeature {
   handleConnect?(req: IncomingMessage, socket: Duplex, head: Buffer, context: FeatureContext): void;
   /** Part of `/readyz` (for example: the broker's credential works). */
   readiness?(): { ready: boolean; detail?: Record<string, unknown> };
+  /**
+   * A reload replaced this feature: no new request reaches it from now on. Resolves once it has let the
+   * requests it is answering finish and released what it holds (connection pools, a Redis connection),
+   * so that reloads do not pile those up. A feature without it (tunnels: open ones run on under the
+   * rules they were opened with) is closed at shutdown, as is every feature.
+   */
+  retire?(): Promise<void>;
   /** Graceful stop, after the HTTP server stopped accepting: close tunnels, flush caches. */
   close?(): Promise<void>;
 }

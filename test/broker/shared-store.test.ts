@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type GitHubApiDouble, startGitHubApiDouble } from "../helpers/github-api-double.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
@@ -58,6 +59,57 @@ describe("store.kind: redis — the broker's cache shared by every instance", ()
       expect(double.count("POST", "/orgs/octo-org/actions/runners/registration-token") - before).toBe(2);
     } finally {
       await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it("reloads do not pile up Redis connections; a request in flight during one finishes first", async () => {
+    const probe = new Redis(redis.url);
+    const clients = async () =>
+      String(await probe.client("LIST"))
+        .trim()
+        .split("\n").length;
+    const broker = await startBrokerHarness({
+      yaml: (_issuer, api) => `${noneBrokerYaml(api)}store:\n  kind: redis\n  url: ${redis.url}\n`,
+      sharedDouble: double,
+    });
+    try {
+      await broker.waitReady();
+      expect((await broker.call("/register", { scope: "octo-org" })).status).toBe(200);
+      const baseline = await clients();
+      // Connections come and go as brokers are built and retired: wait for the count to hold still.
+      const settled = async () => {
+        let steady = 0;
+        let count = await clients();
+        for (let attempt = 0; attempt < 100 && steady < 5; attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          const next = await clients();
+          steady = next === count ? steady + 1 : 0;
+          count = next;
+        }
+        return count;
+      };
+
+      for (let reload = 0; reload < 3; reload++) await broker.gateway.running.reload(broker.gateway.config);
+      expect(await settled()).toBe(baseline);
+
+      // A request the old broker is answering when the reload comes keeps its store and GitHub pool.
+      double.fault({
+        path: "/orgs/octo-org/actions/runners/remove-token",
+        status: 201,
+        delayMs: 300,
+        times: 1,
+      });
+      const inFlight = broker.call("/remove", { scope: "octo-org/octo-repo" });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await broker.gateway.running.reload(broker.gateway.config);
+      expect((await inFlight).status).toBe(200);
+      expect(await settled()).toBe(baseline);
+      // The new broker serves.
+      expect((await broker.call("/register", { scope: "octo-org/octo-repo" })).status).toBe(200);
+    } finally {
+      double.clearFaults();
+      await broker.close();
+      probe.disconnect();
     }
   });
 
