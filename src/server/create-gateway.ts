@@ -132,13 +132,30 @@ export function createGateway(options: GatewayOptions): Gateway {
   const server: Server =
     options.tls === undefined
       ? createServer(serverOptions, onRequest)
-      : createTlsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, onRequest);
+      : createTlsServer(
+          // A client that connects and never finishes the handshake is dropped after 10 s (Node: 120 s).
+          { ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: 10_000 },
+          onRequest,
+        );
+  // Sockets still in their TLS handshake are not HTTP connections yet, so closeAllConnections() does not
+  // see them; a graceful stop destroys them itself once its grace is over. The set holds every TCP
+  // connection of the TLS port until it closes (a connection, not a request: it stays small and cold).
+  const tcpConnections = new Set<Socket>();
+  if (options.tls !== undefined) {
+    server.on("connection", (socket: Socket) => {
+      tcpConnections.add(socket);
+      socket.once("close", () => tcpConnections.delete(socket));
+    });
+  }
   // A hostile client must not be able to hold a socket forever while sending headers.
   server.headersTimeout = 20_000;
   server.requestTimeout = 0; // Long uploads and downloads are legitimate; routes bound upstream time.
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     // Node answers malformed requests itself (400/431); keep its answer short and never echo input.
-    if (!socket.writable) return socket.destroy();
+    // Only HTTP parse errors (HPE_*) get an answer: the others are a reset or, on the TLS port, a failed
+    // or timed-out handshake, where an HTTP answer could only wait for a handshake that never comes
+    // (the socket would stay open, and hold a graceful stop open, for good).
+    if (!socket.writable || !error.code?.startsWith("HPE_")) return socket.destroy();
     const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
     socket.end(
       `HTTP/1.1 ${status} ${status === 431 ? "Request Header Fields Too Large" : "Bad Request"}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`,
@@ -337,9 +354,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       (server as unknown as TlsServer).setSecureContext({ cert: material.cert, key: material.key });
     },
     reload(next) {
+      const features = next.features ?? [];
+      if (draining) {
+        // A reload that finishes after a stop began would add features the stop no longer closes (an
+        // open Redis connection alone keeps the process from exiting).
+        for (const feature of features) void feature.close?.();
+        throw new Error("the gateway is stopping; the reload was not applied");
+      }
       const previous = active.verifier;
       const replaced = active.features;
-      const features = next.features ?? [];
       for (const feature of features) everyFeature.add(feature);
       active = {
         config: next.config,
@@ -374,6 +397,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger.warn({ in_flight: inFlight }, "shutdown grace period over; closing remaining connections");
       }
       server.closeAllConnections();
+      for (const socket of tcpConnections) socket.destroy();
       await Promise.all([...everyFeature].map((feature) => feature.close?.()));
       await closed;
       await forwarder.close();

@@ -153,8 +153,15 @@ export async function startGateway(
       }
     }
     const features = await buildFeatures(next, nextVerifier);
+    let replaced: TokenVerifier;
+    try {
+      replaced = gateway.reload({ config: next, verifier: nextVerifier, features });
+    } catch (error) {
+      // Not applied (the gateway is stopping): what this reload built goes with it.
+      if (nextVerifier !== current.verifier) nextVerifier.close();
+      throw error;
+    }
     if (renewedTls !== undefined) gateway.updateTls(renewedTls);
-    const replaced = gateway.reload({ config: next, verifier: nextVerifier, features });
     if (replaced !== nextVerifier) replaced.close();
     current = { config: next, verifier: nextVerifier };
     for (const warning of next.warnings)

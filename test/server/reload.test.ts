@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { compileConfigText } from "../../src/config/index.js";
+import type { FeatureFactory } from "../../src/server/index.js";
 import { devIssuerYaml, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { startRecordingUpstream } from "../helpers/upstream.js";
 
@@ -63,6 +64,44 @@ describe("configuration reload", () => {
       expect((await harness.running.reload(changed.config!)).restartNeeded).toContain("audit.flush_interval");
     } finally {
       await harness.close();
+      await upstream.close();
+    }
+  });
+});
+
+describe("a reload and a graceful stop", () => {
+  it("a reload that lands after a stop began is refused, and what it built is closed", async () => {
+    const built: string[] = [];
+    const closed: string[] = [];
+    let generation = 0;
+    const probeFeature: FeatureFactory = () => {
+      const name = `probe-${generation++}`;
+      built.push(name);
+      return {
+        name,
+        close: async () => {
+          closed.push(name);
+        },
+      };
+    };
+    const upstream = await startRecordingUpstream();
+    const harness = await startGatewayHarness((issuerUrl) => yaml(issuerUrl, upstream.url, 65), {
+      features: [probeFeature],
+    });
+    try {
+      // The twin first: before the stop, a reload is applied (and the replaced probe, without retire(),
+      // waits for the stop to be closed).
+      await harness.running.reload(harness.config);
+      expect(built).toEqual(["probe-0", "probe-1"]);
+      expect(closed).toEqual([]);
+
+      const stopping = harness.running.close();
+      await expect(harness.running.reload(harness.config)).rejects.toThrow(/stopping/);
+      await stopping;
+      expect(built).toEqual(["probe-0", "probe-1", "probe-2"]);
+      expect(closed.sort()).toEqual(["probe-0", "probe-1", "probe-2"]);
+    } finally {
+      await harness.close().catch(() => {});
       await upstream.close();
     }
   });

@@ -3,7 +3,7 @@ import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { copyFile, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer as createHttpServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, connect as connectTcp } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as connectTls } from "node:tls";
@@ -145,6 +145,36 @@ tunnels:
     expect(upstream.seen.length).toBe(before);
   });
 
+  it("a client that does not speak TLS is dropped at once, not left waiting for a handshake", async () => {
+    const socket = connectTcp(gatewayPort(), "127.0.0.1");
+    await once(socket, "connect");
+    socket.on("error", () => {});
+    socket.write("GET /artifacts/latest HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+    const closedInTime = await Promise.race([
+      once(socket, "close").then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 3_000)),
+    ]);
+    socket.destroy();
+    expect(closedInTime).toBe(true);
+  });
+
+  it("a handshake that stalls half-way is cut after 10 s, and the socket really closes", async () => {
+    const socket = connectTcp(gatewayPort(), "127.0.0.1");
+    await once(socket, "connect");
+    socket.on("error", () => {});
+    const closed = once(socket, "close");
+    // The first bytes of a ClientHello record, then silence.
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01]));
+    const started = Date.now();
+    const closedInTime = await Promise.race([
+      closed.then(() => true),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 15_000)),
+    ]);
+    socket.destroy();
+    expect(closedInTime).toBe(true);
+    expect(Date.now() - started).toBeGreaterThan(8_000);
+  }, 20_000);
+
   it("carries a CONNECT tunnel over TLS to the proxy (curl --proxy https://…)", async () => {
     const result = await curl([
       "--proxy",
@@ -198,6 +228,31 @@ tunnels:
       new X509Certificate(renewed.certPem).fingerprint256,
     );
     await writeFile(keyFile, renewed.keyPem);
+  });
+});
+
+describe("listen.tls and a graceful stop", () => {
+  it("a client that connected and never began its handshake does not hold the stop open", async () => {
+    const certs = await createTestCertificates();
+    const harness = await startGatewayHarness(
+      (issuerUrl) => `listen:
+  tls: { cert: ${join(certs.dir, "server.pem")}, key: ${join(certs.dir, "server.key")} }
+server: { shutdown_grace: 500ms }
+${devIssuerYaml(issuerUrl)}`,
+    );
+    const silent = connectTcp(harness.running.address.port, "127.0.0.1");
+    silent.on("error", () => {});
+    try {
+      await once(silent, "connect");
+      const dropped = once(silent, "close");
+      const started = Date.now();
+      await harness.close();
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await dropped;
+    } finally {
+      silent.destroy();
+      await certs.close();
+    }
   });
 });
 
