@@ -17,7 +17,7 @@ import { createSingleFlight, createStateStore } from "../store/index.js";
 import { readBrokerCredential } from "./credentials.js";
 import { createGitHubApi } from "./github-api.js";
 import { evaluateGrants } from "./grants.js";
-import { parseBrokerBody, readRequestBody } from "./request-body.js";
+import { bodyTimeoutMs, parseBrokerBody, readRequestBody } from "./request-body.js";
 import { createRunnerTokenCache } from "./runner-token-cache.js";
 import { parseScope } from "./scope.js";
 import { evaluateScopeRules } from "./scope-rules.js";
@@ -51,6 +51,8 @@ export interface BrokerFeatureOptions {
   freshMarginMs?: number;
   /** First delay before the credential is checked again after a failed check (ms); doubles up to 60 s. Default 5 s. */
   recheckMs?: number;
+  /** Longest a request body may take to arrive, whole (ms). Default 10 s ({@link bodyTimeoutMs}). */
+  bodyTimeoutMs?: number;
   dispatcher?: Dispatcher;
 }
 
@@ -300,7 +302,7 @@ async function buildBroker(
       event.identity = identityFromClaims(verified.claims);
     }
 
-    const body = parseBrokerBody(action, await readRequestBody(req));
+    const body = parseBrokerBody(action, await readRequestBody(req, options.bodyTimeoutMs ?? bodyTimeoutMs));
     const parsed = parseScope(body.scope);
     if (parsed.problem !== undefined) throw new TollgateError("TG_SCOPE_INVALID", parsed.problem);
     const scope = parsed.scope;

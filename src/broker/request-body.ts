@@ -26,27 +26,62 @@ export interface BrokerRequestBody {
   readonly jit?: JitConfigRequest;
 }
 
+/** Longest a broker request body may take to arrive, whole (it is at most 64 KiB of JSON). */
+export const bodyTimeoutMs = 10_000;
+
 /**
- * Reads a request body of at most {@link maxBodyBytes}. A declared or actual larger body is refused
- * with `TG_BODY_TOO_LARGE` without reading the rest.
+ * Reads a request body of at most {@link maxBodyBytes} within `timeoutMs` (default {@link bodyTimeoutMs}).
+ * A declared or actual larger body is refused with `TG_BODY_TOO_LARGE` without reading the rest; a body
+ * still incomplete at the deadline with `TG_REQUEST_TIMEOUT` (the connection is then closed), so a client
+ * that sends headers and then trickles or withholds the body cannot hold a broker request open.
  */
-export async function readRequestBody(req: IncomingMessage): Promise<Buffer> {
+export function readRequestBody(req: IncomingMessage, timeoutMs = bodyTimeoutMs): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > maxBodyBytes) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  try {
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > maxBodyBytes) throw tooLarge();
-      chunks.push(chunk as Buffer);
-    }
-  } catch (error) {
-    if (error instanceof TollgateError) throw error;
+  if (declared > maxBodyBytes) return Promise.reject(tooLarge());
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const finish = (error: TollgateError | undefined) => {
+      clearTimeout(deadline);
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+      if (error === undefined) return resolve(Buffer.concat(chunks));
+      // Nothing more is read: the answer says so and the server closes the connection after it.
+      req.pause();
+      reject(error);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) finish(tooLarge());
+      else chunks.push(chunk);
+    };
+    const onEnd = () => finish(undefined);
     // The client went away mid-body: nothing to answer, but the audit event should say what happened.
-    throw new TollgateError("TG_BAD_REQUEST", "the request body could not be read", { cause: error });
-  }
-  return Buffer.concat(chunks);
+    const onError = (error: Error) =>
+      finish(new TollgateError("TG_BAD_REQUEST", "the request body could not be read", { cause: error }));
+    const onClose = () => {
+      if (!req.complete) finish(new TollgateError("TG_BAD_REQUEST", "the request body could not be read"));
+    };
+    const deadline = setTimeout(
+      () =>
+        finish(
+          new TollgateError(
+            "TG_REQUEST_TIMEOUT",
+            `the request body did not arrive within ${timeoutMs / 1000}s`,
+            {
+              headers: { connection: "close" },
+            },
+          ),
+        ),
+      timeoutMs,
+    );
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
 }
 
 /**
@@ -120,5 +155,8 @@ function badRequest(message: string): TollgateError {
 }
 
 function tooLarge(): TollgateError {
-  return new TollgateError("TG_BODY_TOO_LARGE", `the request body exceeds ${maxBodyBytes} bytes`);
+  // The rest of the body is not read, so the connection cannot carry another request.
+  return new TollgateError("TG_BODY_TOO_LARGE", `the request body exceeds ${maxBodyBytes} bytes`, {
+    headers: { connection: "close" },
+  });
 }

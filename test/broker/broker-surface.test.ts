@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BrokerHarness, noneBrokerYaml, startBrokerHarness } from "./broker-harness.js";
 
@@ -266,5 +268,86 @@ describe("audit events", () => {
     const output = await broker.gateway.allOutput();
     for (const secret of broker.double.issued) expect(output).not.toContain(secret);
     expect(output).not.toContain(broker.double.pat);
+  });
+});
+
+describe("slow and oversized bodies", () => {
+  let slow: BrokerHarness;
+  beforeAll(async () => {
+    slow = await startBrokerHarness({
+      yaml: (_issuer, api) => noneBrokerYaml(api),
+      feature: { bodyTimeoutMs: 400 },
+    });
+    await slow.waitReady();
+  });
+  afterAll(async () => {
+    await slow.close();
+  });
+
+  /** Sends `parts` over one raw connection, `gapMs` apart; resolves with all the server sent before closing. */
+  async function raw(parts: string[], gapMs: number): Promise<string> {
+    const socket = connect(Number(new URL(slow.gateway.url).port), "127.0.0.1");
+    await once(socket, "connect");
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      answer += chunk;
+    });
+    const closed = once(socket, "close");
+    for (const part of parts) {
+      if (socket.destroyed) break;
+      socket.write(part);
+      await new Promise((resolve) => setTimeout(resolve, gapMs));
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+    socket.destroy();
+    return answer;
+  }
+
+  it("a body that stops arriving gets 408 TG_REQUEST_TIMEOUT and the connection is closed", async () => {
+    const started = Date.now();
+    const answer = await raw(
+      ["POST /register HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 30\r\n\r\n", '{"sco'],
+      50,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect(answer).toContain("TG_REQUEST_TIMEOUT");
+    expect(answer.toLowerCase()).toContain("connection: close");
+    expect(Date.now() - started).toBeLessThan(2_900);
+    expect((await slow.gateway.auditEvents()).at(-1)).toMatchObject({
+      reason: "TG_REQUEST_TIMEOUT",
+      status: 408,
+    });
+  });
+
+  it("the twin: a body that trickles in, but whole within the limit, is served", async () => {
+    const body = '{"scope":"octo-org"}';
+    const answer = await raw(
+      [
+        `POST /register HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-length: ${body.length}\r\n\r\n`,
+        body.slice(0, 8),
+        body.slice(8),
+      ],
+      80,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+  });
+
+  it("a chunked body that grows past 64 KiB is answered 413, not cut off", async () => {
+    const chunk = "x".repeat(16 * 1024);
+    const piece = `${chunk.length.toString(16)}\r\n${chunk}\r\n`;
+    const started = Date.now();
+    const answer = await raw(
+      [
+        "POST /register HTTP/1.1\r\nhost: 127.0.0.1\r\ntransfer-encoding: chunked\r\n\r\n",
+        ...Array(6).fill(piece),
+      ],
+      10,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 413/);
+    expect(answer).toContain("TG_BODY_TOO_LARGE");
+    // The rest of the body is never read, so the connection is closed rather than left to the client.
+    expect(answer.toLowerCase()).toContain("connection: close");
+    expect(Date.now() - started).toBeLessThan(2_500);
   });
 });
