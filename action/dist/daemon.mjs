@@ -6,7 +6,7 @@ import {
   prepareClient,
   startLocalProxy,
   startPortForwards
-} from "./chunk-B6C5MV6B.mjs";
+} from "./chunk-HR2R7IZI.mjs";
 
 // action/src/run-daemon.ts
 async function runDaemon(config, env) {

@@ -11,7 +11,7 @@ import {
   parseForwardSpec,
   parseGatewayUrl,
   parseListenAddress
-} from "./chunk-B6C5MV6B.mjs";
+} from "./chunk-HR2R7IZI.mjs";
 
 // action/src/main.ts
 import { fileURLToPath } from "node:url";

@@ -96,6 +96,11 @@ var errorCatalogue = {
   },
   // Runner token broker: the request and its scope.
   TG_BODY_TOO_LARGE: { status: 413, publicMessage: "The request body is too large.", exposeDetail: false },
+  TG_REQUEST_TIMEOUT: {
+    status: 408,
+    publicMessage: "The request body did not arrive in time.",
+    exposeDetail: false
+  },
   TG_SCOPE_INVALID: { status: 400, publicMessage: "The scope is not valid.", exposeDetail: true },
   TG_SCOPE_DENIED: { status: 403, publicMessage: "This scope is not allowed.", exposeDetail: false },
   // Runner token broker: GitHub's answer, mapped and never echoed.
