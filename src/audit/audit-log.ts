@@ -1,3 +1,5 @@
+import { mkdirSync, openSync } from "node:fs";
+import { dirname } from "node:path";
 import pino from "pino";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { publishAuditEvent } from "./diagnostics.js";
@@ -59,37 +61,27 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   const { redactor } = options;
   const clock = options.clock ?? systemClock;
   const onError = options.onError ?? reportToStderr;
-  const destination = pino.destination({
-    ...(options.sink === "stdout"
-      ? { fd: 1 }
-      : options.sink === "stderr"
-        ? { fd: 2 }
-        : { dest: options.sink }),
-    sync: false,
-    // Buffers, not strings: lines are encoded once, by the line encoder. In its string mode sonic-boom
-    // measures every string's UTF-8 length twice, joins strings while a write is in flight, and after each
-    // write encodes the written string again to find the unwritten rest: at gateway rates that was more
-    // CPU than serialising the lines.
-    contentMode: "buffer",
-    // One write call per batch, however many lines it has (sonic-boom's default splits at 16 KiB).
-    maxWrite: maxBufferedBytes,
-    // 1, not 0: sonic-boom's flush() only waits for the data to be written when minLength > 0.
-    minLength: 1,
-    maxLength: maxBufferedBytes,
-    mkdir: true,
-    append: true,
-    // Audit lines carry identities and addresses: readable by the owner and group only.
-    mode: 0o640,
-  });
-  destination.on("error", (error: Error) => onError(error));
-  destination.on("drop", () => onError(new Error("audit sink is behind; audit lines were dropped")));
-  // sonic-boom 4.2 in buffer mode throws an uncaught TypeError (from its open callback, so it would end
-  // the process) when flush() is called while the file is still being opened and nothing is buffered:
-  // a gateway stopped right after it started. flush() therefore waits until the sink is open, or failed.
-  const opened = new Promise<void>((resolve) => {
-    destination.once("ready", () => resolve());
-    destination.once("error", () => resolve());
-  });
+  const fd = openSink(options.sink, onError);
+  // No destination at all when the sink could not be opened (reported by openSink): lines are dropped.
+  const destination =
+    fd === undefined
+      ? undefined
+      : pino.destination({
+          fd,
+          sync: false,
+          // Buffers, not strings: lines are encoded once, by the line encoder. In its string mode
+          // sonic-boom measures every string's UTF-8 length twice, joins strings while a write is in
+          // flight, and after each write encodes the written string again to find the unwritten rest: at
+          // gateway rates that was more CPU than serialising the lines.
+          contentMode: "buffer",
+          // One write call per batch, however many lines it has (sonic-boom's default splits at 16 KiB).
+          maxWrite: maxBufferedBytes,
+          // 1, not 0: sonic-boom's flush() only waits for the data to be written when minLength > 0.
+          minLength: 1,
+          maxLength: maxBufferedBytes,
+        });
+  destination?.on("error", (error: Error) => onError(error));
+  destination?.on("drop", () => onError(new Error("audit sink is behind; audit lines were dropped")));
 
   // Lines are encoded straight into memory (see createAuditLineEncoder) and handed to the writer in
   // batches: one write call costs about the same whether it carries one line or a thousand, and at gateway
@@ -114,6 +106,11 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     }
     const bytes = encoder.take();
     if (bytes === undefined) return;
+    if (destination === undefined) {
+      // The sink never opened (reported then): the lines cannot go anywhere.
+      onError(new Error("audit sink is not open; audit lines were dropped"));
+      return;
+    }
     try {
       // In buffer mode sonic-boom's write takes a Buffer; its type declarations know only the string form.
       (destination as unknown as BufferWriter).write(bytes);
@@ -137,7 +134,7 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     },
     async flush() {
       writeBatch();
-      await opened;
+      if (destination === undefined) return;
       return new Promise<void>((resolve) => {
         try {
           destination.flush((error) => {
@@ -152,6 +149,27 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
       });
     },
   };
+}
+
+/**
+ * Opens the sink at once, synchronously (once, at start-up): `stdout`, `stderr`, or a file appended to,
+ * its folder created, readable by owner and group only (audit lines carry identities and addresses).
+ * Opening it here rather than letting sonic-boom open it in the background matters at exit: pino flushes
+ * the destination synchronously then, and on a destination still opening (a process that stops right
+ * after it started) or one that never opened, that flush throws inside the 'exit' handler and ends the
+ * process with a crash report, losing the lines. Returns `undefined`, after telling `onError`, when the
+ * file cannot be opened.
+ */
+function openSink(sink: string, onError: (error: Error) => void): number | undefined {
+  if (sink === "stdout") return 1;
+  if (sink === "stderr") return 2;
+  try {
+    mkdirSync(dirname(sink), { recursive: true });
+    return openSync(sink, "a", 0o640);
+  } catch (error) {
+    onError(error instanceof Error ? error : new Error(String(error)));
+    return undefined;
+  }
 }
 
 function isUnsyncable(error: Error): boolean {

@@ -69,11 +69,31 @@ export async function startGateway(
     level: options.logLevel ?? process.env.LOG_LEVEL ?? "info",
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   });
+  // Every decision is audited, so a sink that cannot be opened stops the start (exit 2 from `serve`);
+  // later trouble (a full disk) goes to the operational log, at most once a minute.
+  const auditSink = options.auditSink ?? config.audit.sink;
+  let sinkProblem: Error | undefined;
+  let starting = true;
+  let lastAuditReportMs = Number.NEGATIVE_INFINITY;
   const auditLog = createAuditLog({
-    sink: options.auditSink ?? config.audit.sink,
+    sink: auditSink,
     flushIntervalMs: config.audit.flushIntervalMs,
     redactor,
+    onError: (error) => {
+      if (starting) {
+        sinkProblem ??= error;
+        return;
+      }
+      if (Date.now() - lastAuditReportMs < 60_000) return;
+      lastAuditReportMs = Date.now();
+      logger.error({ err: error }, "audit log sink failed; audit lines may be lost");
+    },
   });
+  starting = false;
+  if (sinkProblem !== undefined) {
+    const code = (sinkProblem as NodeJS.ErrnoException).code ?? "unusable";
+    throw new TollgateError("TG_CONFIG_INVALID", `audit.sink: cannot open ${auditSink} (${code})`);
+  }
   const verifier = createTokenVerifier(config.issuers, config.verifier, {
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
