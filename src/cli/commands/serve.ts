@@ -46,6 +46,9 @@ export function registerServe(program: Command, setExitCode: (code: number) => v
       // malformed one into a plain message and exit code 2 before anything starts.
       if (config.compiledBroker !== undefined && !(await credentialUsable()))
         return setExitCode(exitCodes.badConfig);
+      // Listening for SIGINT/SIGTERM from before the start, so that one arriving while the gateway starts
+      // (an orchestrator that changed its mind) still stops it gracefully instead of killing it.
+      const stopSignal = untilStopSignal();
       let running: RunningGateway;
       try {
         running = await startGateway(config);
@@ -66,7 +69,7 @@ export function registerServe(program: Command, setExitCode: (code: number) => v
       }
       const onReload = () => void reloadFrom(fromEnvironment ? undefined : path, running);
       process.on("SIGHUP", onReload);
-      const signal = await untilStopSignal();
+      const signal = await stopSignal;
       process.off("SIGHUP", onReload);
       running.logger.info({ signal }, "stopping: draining in-flight requests");
       await running.close();
