@@ -6,7 +6,7 @@ import { decodeJwt } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { createDevIssuer } from "../../src/dev/dev-issuer.js";
 import { type DevState, devStateFile, writeDevState } from "../../src/dev/dev-state.js";
-import { cliPath, repositoryRoot, runTollgate } from "../helpers/run-cli.js";
+import { cliPath, repositoryRoot, runTollgate, waitForOutput } from "../helpers/run-cli.js";
 
 // `tollgate dev mint` must print a token only while the `tollgate dev` that wrote the state is running;
 // README: "0, 2 no dev issuer". These drive the built CLI (npm test builds dist/ first) as a user would.
@@ -43,28 +43,6 @@ async function startDev(dir: string): Promise<{ child: ChildProcess; exited: Pro
   });
   await waitForOutput(child, /Stop with Ctrl-C/);
   return { child, exited };
-}
-
-/** Reads a child's stdout until `pattern` appears (bounded by a timeout). */
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const timer = setTimeout(
-      () => reject(new Error(`timed out waiting for ${pattern}; got:\n${text}`)),
-      timeoutMs,
-    );
-    child.stdout?.on("data", (chunk: Buffer) => {
-      text += chunk.toString();
-      if (pattern.test(text)) {
-        clearTimeout(timer);
-        resolve(text);
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before ${pattern}:\n${text}`));
-    });
-  });
 }
 
 async function readState(dir: string): Promise<DevState> {
