@@ -131,7 +131,8 @@ async function buildBroker(
     flights: createSingleFlight(),
     clock,
     logger,
-    keyPrefix: `tollgate:broker:v1:${sha256Hex(broker.apiUrl).slice(0, 12)}`,
+    // The shared store puts `tollgate:` before every key itself.
+    keyPrefix: `broker:v1:${sha256Hex(broker.apiUrl).slice(0, 12)}`,
     ...(options.freshMarginMs === undefined ? {} : { freshMarginMs: options.freshMarginMs }),
   });
 

@@ -55,12 +55,32 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       `shared store unavailable (${what}); instances answer without it until it is back`,
     );
   };
+  // Known to be down from the first lost connection or failed attempt until it is ready again: then a
+  // call answers at once instead of waiting `commandTimeoutMs` in ioredis' queue for a reconnect (2-3
+  // store calls per broker request would each add a second). Before the first trouble, calls do wait
+  // (bounded by the timeout), so the first requests after a start find the connection being opened.
+  let down = false;
   // Without a listener an 'error' event (Redis down at start, a dropped connection) would end the process.
-  redis.on("error", (error: unknown) => report("connection", error));
+  redis.on("error", (error: unknown) => {
+    down = true;
+    report("connection", error);
+  });
+  redis.on("close", () => {
+    down = true;
+  });
+  redis.on("ready", () => {
+    down = false;
+  });
+  const unavailable = (what: string): boolean => {
+    if (!down || redis.status === "ready") return false;
+    report(what, { code: "not-connected" });
+    return true;
+  };
 
   return {
     kind: "redis",
     async get(key) {
+      if (unavailable("read")) return undefined;
       try {
         return (await redis.get(key)) ?? undefined;
       } catch (error) {
@@ -69,6 +89,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       }
     },
     async set(key, value, ttlMs) {
+      if (unavailable("write")) return;
       try {
         if (ttlMs <= 0) await redis.del(key);
         else await redis.set(key, value, "PX", Math.ceil(ttlMs));
@@ -77,6 +98,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       }
     },
     async delete(key) {
+      if (unavailable("delete")) return;
       try {
         await redis.del(key);
       } catch (error) {

@@ -40,6 +40,15 @@ describe("store.kind: redis — the broker's cache shared by every instance", ()
       expect(shared.status).toBe(200);
       expect(shared.json.token).toBe(minted.json.token);
       expect(double.count("POST", registration) - before).toBe(1);
+      // One prefix, the store's: tollgate:broker:v1:<GitHub>:registration:<scope>.
+      const probe = new Redis(redis.url);
+      try {
+        expect(await probe.keys("*octo-org/octo-repo")).toEqual([
+          expect.stringMatching(/^tollgate:broker:v1:[0-9a-f]{12}:registration:octo-org\/octo-repo$/),
+        ]);
+      } finally {
+        probe.disconnect();
+      }
       const events = await second.gateway.auditEvents();
       expect(events.at(-1)).toMatchObject({ event: "runner.registration_token", cache_hit: true });
       // The token is in Redis, and never in either instance's logs.
@@ -119,6 +128,10 @@ describe("store.kind: redis — the broker's cache shared by every instance", ()
       await redis.stop();
       const answer = await first.call("/remove", { scope: "octo-org" });
       expect(answer.status).toBe(200);
+      // Without waiting on Redis: a store that is known to be down is not asked (it was 2–3 s a request).
+      const started = Date.now();
+      expect((await second.call("/remove", { scope: "octo-org/octo-repo" })).status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(800);
       expect(await first.gateway.allOutput()).toContain("shared store unavailable");
       expect(await first.gateway.allOutput()).not.toContain(String(answer.json.token));
     } finally {

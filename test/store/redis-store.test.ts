@@ -111,11 +111,13 @@ describe("redis store: shared, prefixed, and soft when Redis is away", () => {
       await store.set("soft", canary, 60_000);
       expect(await store.get("soft")).toBe(canary);
       await redis.stop();
+      // The lost connection is noticed at once; from then on every call answers without waiting.
+      await sleep(100);
       const started = Date.now();
       expect(await store.get("soft")).toBeUndefined();
       await store.set("soft", canary, 60_000);
       await store.delete("soft");
-      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(Date.now() - started).toBeLessThan(300);
       const text = log.text();
       expect(text).toContain("shared store unavailable");
       // Reported once per 30 s, however many calls failed.
