@@ -127,7 +127,26 @@ export async function startGateway(
   });
   for (const warning of config.warnings)
     logger.warn({ path: warning.path, warning: warning.id }, warning.message);
-  const address = await gateway.listen();
+  let address: AddressInfo;
+  try {
+    address = await gateway.listen();
+  } catch (error) {
+    // Nothing may stay behind a start that failed (a broker's pools and timers would keep the process
+    // alive), and the reason is the operator's to fix, like a configuration error.
+    await gateway.close().catch(() => {});
+    metrics.close();
+    const code = (error as NodeJS.ErrnoException).code ?? "error";
+    const where = options.listen ?? config.listen;
+    throw new TollgateError(
+      "TG_CONFIG_INVALID",
+      `listen: cannot listen on ${where.host ?? config.listen.host}:${where.port ?? config.listen.port} (${code})` +
+        (code === "EADDRINUSE"
+          ? ": the port is in use"
+          : code === "EACCES"
+            ? ": not allowed (ports below 1024 need privileges)"
+            : ""),
+    );
+  }
   const keysLoaded = verifier.start().then(() => {
     for (const state of verifier.status()) {
       if (state.ready) logger.info({ issuer: state.issuer }, "issuer keys loaded");

@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { access, mkdtemp, readFile, rm } from "node:fs/promises";
+import { once } from "node:events";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { decodeJwt } from "jose";
@@ -163,4 +165,49 @@ describe("tollgate dev mint", () => {
     expect(await second.exited).toBe(0);
     expectNoDevRunning(await mint(dir));
   }, 40_000);
+});
+
+describe("a second tollgate dev on a port in use", () => {
+  it("exits 2 with a message naming the port, and leaves the running one's configuration alone", async () => {
+    const dir = await stateDir();
+    const first = await startDev(dir);
+    const port = Number(new URL((await readState(dir)).gatewayUrl).port);
+    const configBefore = await readFile(join(dir, "tollgate.dev.yaml"), "utf8");
+    const second = await runTollgate(["dev", "--port", String(port), "--host", "127.0.0.1"], {
+      env: { TOLLGATE_DEV_STATE: dir },
+    });
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain(`cannot listen on 127.0.0.1:${port} (EADDRINUSE): the port is in use`);
+    expect(second.stderr).toContain("--port");
+    expect(second.stderr).not.toContain("    at ");
+    expect(await readFile(join(dir, "tollgate.dev.yaml"), "utf8")).toBe(configBefore);
+    // The twin: the first one still mints for its own, unchanged issuer.
+    expectSignedBy((await mint(dir)).stdout, await readState(dir));
+    first.child.kill("SIGINT");
+    expect(await first.exited).toBe(0);
+  });
+});
+
+describe("tollgate serve on a port in use", () => {
+  it("exits 2, saying so, instead of a stack trace or a process that never exits", async () => {
+    const dir = await stateDir();
+    const blocker = createServer();
+    blocker.listen(0, "127.0.0.1");
+    await once(blocker, "listening");
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const config = join(dir, "tollgate.yaml");
+      await writeFile(
+        config,
+        `listen: { host: 127.0.0.1, port: ${port} }\nissuers:\n  - { name: gh, preset: github, audiences: [tollgate] }\n`,
+      );
+      const result = await runTollgate(["serve", "--config", config]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(
+        `tollgate: listen: cannot listen on 127.0.0.1:${port} (EADDRINUSE): the port is in use; nothing was started.`,
+      );
+    } finally {
+      blocker.close();
+    }
+  });
 });

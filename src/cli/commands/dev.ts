@@ -12,6 +12,7 @@ import {
   removeDevStateIfOwn,
   writeDevState,
 } from "../../dev/dev-state.js";
+import { isTollgateError } from "../../errors/index.js";
 import { parseDuration } from "../../lib/duration.js";
 import { startGateway } from "../../server/index.js";
 import { exitCodes, UsageError } from "../exit-codes.js";
@@ -42,7 +43,6 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
       const upstream = await createDemoUpstream();
       const configFile = join(stateDir, "tollgate.dev.yaml");
       const yaml = devConfigYaml(issuer.issuerUrl, upstream.url);
-      await writeFile(configFile, yaml);
       const compiled = compileConfigText(yaml, { env: {}, sourceName: configFile });
       if (compiled.config === undefined) {
         // The dev configuration is ours; failing here is a bug, but say what failed rather than crash.
@@ -52,7 +52,19 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
       }
       const port = Number(options.port ?? process.env.PORT ?? 8080);
       const host = options.host ?? process.env.BIND ?? "127.0.0.1";
-      const running = await startGateway(compiled.config, { listen: { host, port } });
+      let running: Awaited<ReturnType<typeof startGateway>>;
+      try {
+        running = await startGateway(compiled.config, { listen: { host, port } });
+      } catch (error) {
+        await Promise.all([issuer.close(), upstream.close()]);
+        if (!isTollgateError(error) || error.code !== "TG_CONFIG_INVALID") throw error;
+        // Most often a second `tollgate dev` on the same port; the first one's files stay as they are.
+        process.stderr.write(`tollgate: ${error.message}; start it on another port with --port.\n`);
+        return setExitCode(exitCodes.badConfig);
+      }
+      // Written once this instance serves: another `dev` that failed to start must not replace the
+      // configuration the running one's `explain` hint points at.
+      await writeFile(configFile, yaml);
       await running.keysLoaded;
       const gatewayUrl = `http://${host.includes(":") ? `[${host}]` : host}:${running.address.port}`;
       const state: DevState = {
