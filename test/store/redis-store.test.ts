@@ -117,7 +117,8 @@ describe("redis store: shared, prefixed, and soft when Redis is away", () => {
       expect(await store.get("soft")).toBeUndefined();
       await store.set("soft", canary, 60_000);
       await store.delete("soft");
-      expect(Date.now() - started).toBeLessThan(300);
+      // Three calls that used to wait for a reconnect each; instant now (the margin is for a loaded machine).
+      expect(Date.now() - started).toBeLessThan(600);
       const text = log.text();
       expect(text).toContain("shared store unavailable");
       // Reported once per 30 s, however many calls failed.
