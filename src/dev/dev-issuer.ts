@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { isLoopbackHostname } from "../oidc/issuer-presets.js";
 import {
   type DevSigningKey,
   generateDevSigningKey,
@@ -50,17 +51,6 @@ const jwksPath = "/.well-known/jwks";
 const discoveryPath = "/.well-known/openid-configuration";
 
 /**
- * Whether `host` names this machine: 127.0.0.0/8, `::1` (no brackets) or `localhost`.
- *
- * @example
- * isLoopbackHost("127.0.0.1"); // true
- * isLoopbackHost("0.0.0.0"); // false: every interface, not this machine alone
- */
-export function isLoopbackHost(host: string): boolean {
-  return /^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/.test(host);
-}
-
-/**
  * Where the dev issuer at `issuerUrl` publishes its keys (its discovery document says the same).
  *
  * @example
@@ -82,7 +72,7 @@ export function devIssuerJwksUrl(issuerUrl: string): string {
  */
 export async function createDevIssuer(options: DevIssuerOptions = {}): Promise<DevIssuer> {
   const host = options.host ?? "127.0.0.1";
-  if (!isLoopbackHost(host)) {
+  if (!isLoopbackHostname(host)) {
     throw new Error(`the dev issuer listens on loopback only (127.0.0.0/8, ::1, localhost), not ${host}`);
   }
   const clock = options.clock ?? systemClock;

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { devIssuerJwksUrl, isLoopbackHost } from "./dev-issuer.js";
+import { fetchJsonDocument } from "../oidc/fetch-json-document.js";
+import { isLoopbackHostname } from "../oidc/issuer-presets.js";
+import { devIssuerJwksUrl } from "./dev-issuer.js";
 import { readKeyFile } from "./dev-issuer-keys.js";
 
 /**
@@ -87,13 +89,13 @@ export async function findRunningDev(file: string, options: DevProbeOptions = {}
   if (typeof state === "string") return { running: false, reason: state };
   let issuerHost: string;
   try {
-    issuerHost = new URL(state.issuerUrl).hostname.replace(/^\[(.*)\]$/, "$1");
+    issuerHost = new URL(state.issuerUrl).hostname;
   } catch {
     return { running: false, reason: `${file} records an issuer URL that is not a URL: ${state.issuerUrl}` };
   }
   // The dev issuer only ever listens on loopback; a state file naming another host was not written by
   // `tollgate dev`, and probing it would send traffic off this machine.
-  if (!isLoopbackHost(issuerHost)) {
+  if (!isLoopbackHostname(issuerHost)) {
     return {
       running: false,
       reason: `${file} records an issuer that is not on loopback: ${state.issuerUrl}`,
@@ -143,23 +145,18 @@ async function probeIssuer(
   keyId: string,
   options: DevProbeOptions,
 ): Promise<"serves-key" | "not-this-key" | "no-answer"> {
-  const fetchDocument = options.fetch ?? fetch;
-  let response: Response;
+  let jwks: Record<string, unknown>;
   try {
-    response = await fetchDocument(devIssuerJwksUrl(issuerUrl), {
-      redirect: "error",
-      signal: AbortSignal.timeout(options.timeoutMs ?? 3000),
+    // The verifier's own document fetch: bounded in time and size, no redirects followed.
+    jwks = await fetchJsonDocument(devIssuerJwksUrl(issuerUrl), {
+      fetch: options.fetch ?? fetch,
+      timeoutMs: options.timeoutMs ?? 3000,
+      maxBytes: 64 * 1024,
     });
   } catch {
-    // Refused, reset or timed out: nothing listens there, or nothing that still works.
+    // Refused, reset, timed out or not a key set: nothing listens there, or nothing that still works.
     return "no-answer";
   }
-  let jwks: { keys?: unknown } | undefined;
-  try {
-    jwks = response.ok ? ((await response.json()) as typeof jwks) : undefined;
-  } catch {
-    jwks = undefined;
-  }
-  const published = Array.isArray(jwks?.keys) ? (jwks.keys as { kid?: unknown }[]) : [];
+  const published = Array.isArray(jwks.keys) ? (jwks.keys as { kid?: unknown }[]) : [];
   return published.some((key) => key?.kid === keyId) ? "serves-key" : "not-this-key";
 }
