@@ -75,7 +75,7 @@ function namesOwner(prefix: string): boolean {
  * RE2's computed prefix on the compiled program; should a future version stop doing so, this answers
  * "no prefix" and policies fail the pinning check rather than pass it.
  */
-function regexLiteralPrefix(pattern: string): { prefix: string; complete: boolean } {
+export function regexLiteralPrefix(pattern: string): { prefix: string; complete: boolean } {
   let core = pattern.startsWith("^") ? pattern.slice(1) : pattern;
   if (core.endsWith("$") && trailingBackslashes(core.slice(0, -1)) % 2 === 0) core = core.slice(0, -1);
   let program: { prefix?: unknown; prefixComplete?: unknown };

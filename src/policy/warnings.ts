@@ -1,7 +1,13 @@
 import { RE2JS } from "re2js";
 import { globHasWildcard, globLiteralPrefix } from "./glob.js";
 import { type CompiledMatcher, compileMatcher, pathSegment } from "./matchers.js";
-import { exactValues, isExactValue, numericOwnerClaims, pinsOwner } from "./owner-pinning.js";
+import {
+  exactValues,
+  isExactValue,
+  numericOwnerClaims,
+  pinsOwner,
+  regexLiteralPrefix,
+} from "./owner-pinning.js";
 import type { PolicyProblem, PolicyWarning, RawPolicy } from "./types.js";
 
 /**
@@ -168,19 +174,14 @@ function regexGlobWarning(pattern: string, path: string): PolicyWarning {
  */
 function startsWithWildcard(kind: "glob" | "regex", pattern: string): boolean {
   if (kind === "glob") return globHasWildcard(pattern) && globLiteralPrefix(pattern) === "";
-  // RE2 computes no prefix past an anchor; under a whole-value match a leading `^` changes nothing.
-  const core = pattern.startsWith("^") ? pattern.slice(1) : pattern;
-  let program: { prefix?: unknown; prefixComplete?: unknown };
   try {
     RE2JS.compile(pattern);
-    program = RE2JS.compile(`(?:${core})`).re2() as typeof program;
   } catch {
     return false;
   }
-  // Should re2js stop exposing the prefix, every sub regex warns rather than none. An empty pattern
-  // (empty and complete prefix) matches only the empty value: nothing is left open.
-  if (typeof program.prefix !== "string") return true;
-  return program.prefix === "" && program.prefixComplete !== true;
+  // An empty pattern (empty and complete prefix) matches only the empty value: nothing is left open.
+  const { prefix, complete } = regexLiteralPrefix(pattern);
+  return prefix === "" && !complete;
 }
 
 function subWildcardWarning(kind: "glob" | "regex", pattern: string, path: string): PolicyWarning {

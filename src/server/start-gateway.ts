@@ -136,16 +136,10 @@ export async function startGateway(
     await gateway.close().catch(() => {});
     metrics.close();
     const code = (error as NodeJS.ErrnoException).code ?? "error";
-    const where = options.listen ?? config.listen;
-    throw new TollgateError(
-      "TG_CONFIG_INVALID",
-      `listen: cannot listen on ${where.host ?? config.listen.host}:${where.port ?? config.listen.port} (${code})` +
-        (code === "EADDRINUSE"
-          ? ": the port is in use"
-          : code === "EACCES"
-            ? ": not allowed (ports below 1024 need privileges)"
-            : ""),
-    );
+    const host = options.listen?.host ?? config.listen.host;
+    const port = options.listen?.port ?? config.listen.port;
+    const hint = listenHints[code] === undefined ? "" : `: ${listenHints[code]}`;
+    throw new TollgateError("TG_CONFIG_INVALID", `listen: cannot listen on ${host}:${port} (${code})${hint}`);
   }
   const keysLoaded = verifier.start().then(() => {
     for (const state of verifier.status()) {
@@ -224,6 +218,13 @@ export async function startGateway(
     },
   };
 }
+
+/** What a failed listen most often means, by its error code. */
+const listenHints: Readonly<Record<string, string>> = {
+  EADDRINUSE: "the port is in use",
+  EACCES: "not allowed (ports below 1024 need privileges)",
+  EADDRNOTAVAIL: "no interface of this machine has that address",
+};
 
 /**
  * Reads `listen.tls`'s PEM files and checks that they make a usable pair. Problems are configuration

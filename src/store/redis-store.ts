@@ -22,8 +22,8 @@ export interface RedisStoreOptions {
  * itself (`SET … PX`).
  *
  * What is stored is a cache, so the store fails soft: when Redis is down or slow, `get` answers "unknown"
- * and `set`/`delete` give up, after at most `commandTimeoutMs`, and the caller does the work itself
- * (asks GitHub). The trouble is reported on the operational log at most every `reportEveryMs`, by its
+ * and `set`/`delete` give up (at once while it is known to be down, else after at most
+ * `commandTimeoutMs`), and the caller does the work itself (asks GitHub). The trouble is reported on the operational log at most every `reportEveryMs`, by its
  * code alone: ioredis' own errors carry the command's arguments, and the values here are runner tokens.
  * Reconnection is ioredis' (backing off up to 2 s).
  *
@@ -46,12 +46,12 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
     lazyConnect: false,
   });
   let lastReportMs = Number.NEGATIVE_INFINITY;
-  const report = (what: string, error: unknown) => {
+  const report = (what: string, code: string) => {
     const now = Date.now();
     if (now - lastReportMs < reportEveryMs) return;
     lastReportMs = now;
     logger.warn(
-      { component: "store", store: "redis", error: errorCode(error) },
+      { component: "store", store: "redis", error: code },
       `shared store unavailable (${what}); instances answer without it until it is back`,
     );
   };
@@ -63,7 +63,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
   // Without a listener an 'error' event (Redis down at start, a dropped connection) would end the process.
   redis.on("error", (error: unknown) => {
     down = true;
-    report("connection", error);
+    report("connection", errorCode(error));
   });
   redis.on("close", () => {
     down = true;
@@ -73,7 +73,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
   });
   const unavailable = (what: string): boolean => {
     if (!down || redis.status === "ready") return false;
-    report(what, { code: "not-connected" });
+    report(what, "not-connected");
     return true;
   };
 
@@ -84,7 +84,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       try {
         return (await redis.get(key)) ?? undefined;
       } catch (error) {
-        report("read", error);
+        report("read", errorCode(error));
         return undefined;
       }
     },
@@ -94,7 +94,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
         if (ttlMs <= 0) await redis.del(key);
         else await redis.set(key, value, "PX", Math.ceil(ttlMs));
       } catch (error) {
-        report("write", error);
+        report("write", errorCode(error));
       }
     },
     async delete(key) {
@@ -102,7 +102,7 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       try {
         await redis.del(key);
       } catch (error) {
-        report("delete", error);
+        report("delete", errorCode(error));
       }
     },
     async close() {
