@@ -120,10 +120,10 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
   };
 
   return {
-    emit(event) {
+    emit(event, presentedToken) {
       publishAuditEvent(event);
       try {
-        encoder.append(clock(), event);
+        encoder.append(clock(), event, presentedToken);
       } catch (error) {
         onError(error instanceof Error ? error : new Error(String(error)));
         return;

@@ -1,12 +1,15 @@
-import type { AuditEvent, Redactor } from "./types.js";
+import { lineSecretOf } from "./redactor.js";
+import type { AuditEvent, LineSecret, Redactor } from "./types.js";
 
 /** Writes audit events as JSON lines, UTF-8, straight into memory that is then handed to the sink. */
 export interface AuditLineEncoder {
   /**
    * Appends one line: `{"time":"<ISO 8601>"`, then the event's members in their order, `identity` last.
    * Throws (and appends nothing) when a member cannot be serialised, as `JSON.stringify` would.
+   * `presentedToken`, the token the request presented, is a secret for this line in every form (see
+   * {@link lineSecretOf}); it is never written.
    */
-  append(timeMs: number, event: AuditEvent): void;
+  append(timeMs: number, event: AuditEvent, presentedToken?: string): void;
   /** Bytes appended since the last {@link AuditLineEncoder.take}. */
   readonly pendingBytes: number;
   /**
@@ -39,6 +42,12 @@ const quote = 0x22;
 // outside it (rare: paths and hosts are visible ASCII by the time they get here) take JSON.stringify.
 const plainJsonText = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 const lineEnd = Buffer.from("}\n");
+
+/**
+ * Longest text value a line keeps, in characters; longer ones (a path a client padded) are cut, with `…`.
+ * Cut after redaction, so that a secret running past the cut is still found and replaced whole.
+ */
+export const maxAuditValueChars = 2048;
 
 /**
  * Creates the audit log's line encoder. A line used to be built with `JSON.stringify` of the whole event,
@@ -133,7 +142,9 @@ export function createAuditLineEncoder(options: AuditLineEncoderOptions): AuditL
   const encodeMember = (name: string, value: unknown): boolean => {
     const prefix = prefixOf(name);
     if (typeof value === "string") {
-      const text = redactor.redact(value);
+      const redacted = redactor.redact(value, lineSecretFor(value.length));
+      const text =
+        redacted.length > maxAuditValueChars ? `${redacted.slice(0, maxAuditValueChars)}…` : redacted;
       // At most: every UTF-16 unit escaped as `\uXXXX`.
       ensure(prefix.length + 2 + 6 * text.length);
       block.set(prefix, offset);
@@ -157,7 +168,7 @@ export function createAuditLineEncoder(options: AuditLineEncoderOptions): AuditL
     // Numbers, booleans, denial conditions, anything unusual: as JSON.stringify has it, then redacted.
     const serialised = JSON.stringify(value);
     if (serialised === undefined) return false; // functions and symbols are left out, as in JSON.stringify
-    const redacted = redactor.redact(serialised);
+    const redacted = redactor.redact(serialised, lineSecretFor(serialised.length));
     // A scalar whose text was a secret would otherwise come out as a bare `[REDACTED]`: not JSON.
     const text =
       redacted === serialised || (typeof value !== "number" && typeof value !== "boolean")
@@ -188,6 +199,16 @@ export function createAuditLineEncoder(options: AuditLineEncoderOptions): AuditL
     return timePrefix;
   };
 
+  // The token of the line being written, and its forms once a value long enough to hold it has asked.
+  let presented: string | undefined;
+  let presentedSecret: LineSecret | undefined;
+  /** The line's secret when a text of `length` could hold one of its forms (none is shorter than it). */
+  const lineSecretFor = (length: number): LineSecret | undefined => {
+    if (presented === undefined || length < presented.length) return undefined;
+    presentedSecret ??= lineSecretOf(presented);
+    return presentedSecret;
+  };
+
   // The run of members being carried over from the previous line, not yet copied.
   let runBlock: Buffer | undefined;
   let runStart = 0;
@@ -201,7 +222,13 @@ export function createAuditLineEncoder(options: AuditLineEncoderOptions): AuditL
   /** One member of the line: carried over from the previous line when it is the same there, else encoded. */
   const member = (name: string, value: unknown): void => {
     const index = current.count;
-    const same = index < previous.count && previous.names[index] === name && previous.values[index] === value;
+    // A value long enough to hold this line's token is encoded again: the line before it redacted it
+    // without knowing this token.
+    const same =
+      index < previous.count &&
+      previous.names[index] === name &&
+      previous.values[index] === value &&
+      (presented === undefined || typeof value !== "string" || value.length < presented.length);
     if (same) {
       const source = previous.blocks[index]!;
       const start = previous.starts[index]!;
@@ -233,7 +260,9 @@ export function createAuditLineEncoder(options: AuditLineEncoderOptions): AuditL
   };
 
   return {
-    append(timeMs, event) {
+    append(timeMs, event, presentedToken) {
+      presented = presentedToken;
+      presentedSecret = undefined;
       if (redactor.generation !== generation) {
         generation = redactor.generation;
         identities = new WeakMap();

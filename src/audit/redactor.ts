@@ -1,4 +1,4 @@
-import type { Redactor } from "./types.js";
+import type { LineSecret, Redactor } from "./types.js";
 
 /** What every redacted secret is replaced with. */
 export const redactedMarker = "[REDACTED]";
@@ -29,7 +29,13 @@ const jwtShape = /eyJ[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g;
  * 850-character audit line with three secrets: ~2 µs, against ~2.5 µs for one `includes` per form.)
  *
  * Registered secrets stay registered for the life of the process: register long-lived secrets (the
- * GitHub credential, minted tokens), not every caller token — those are covered by the JWT shape.
+ * GitHub credential, minted tokens), not every caller token. A caller's token is covered by the JWT shape
+ * everywhere and, in its own request's audit line, by {@link lineSecretOf} (every form above).
+ *
+ * Text with percent-escapes is also read decoded, once and again up to {@link maxDecodingDepth} times, the
+ * way layers of lenient decoders would read it: a JWT or a secret found there has the span of the
+ * original text that decodes to it replaced. The span is made of the escapes and characters that encode
+ * it, so replacing it keeps a JSON line valid. Text without `%` pays one `includes`.
  *
  * @example
  * const redactor = createRedactor();
@@ -57,11 +63,112 @@ export function createRedactor(): Redactor {
       const alternatives = [...patterns].sort((a, b) => b.length - a.length).map(escapeRegExp);
       combined = new RegExp(`${alternatives.join("|")}|${jwtShape.source}`, "g");
     },
-    redact(text) {
-      if (combined === undefined) return text.includes("eyJ") ? text.replace(jwtShape, redactedMarker) : text;
-      return text.replace(combined, redactedMarker);
+    redact(text, lineSecret) {
+      let out =
+        combined === undefined
+          ? text.includes("eyJ")
+            ? text.replace(jwtShape, redactedMarker)
+            : text
+          : text.replace(combined, redactedMarker);
+      if (lineSecret !== undefined && out.length >= lineSecret.shortest) out = replaceForms(out, lineSecret);
+      if (out.includes("%")) out = redactDecoded(out, combined ?? jwtShape, lineSecret);
+      return out;
     },
   };
+}
+
+/**
+ * The forms of one secret that is not registered for the life of the process: the token a request
+ * presented, a secret for that request's own audit line only. Computing them costs a few microseconds,
+ * so the audit encoder asks for them only when a value is long enough to hold the token.
+ */
+export function lineSecretOf(secret: string): LineSecret {
+  const forms = encodedForms(secret)
+    .filter((form) => form.length >= minimumSecretLength)
+    .sort((a, b) => b.length - a.length);
+  return { forms, shortest: forms.reduce((least, form) => Math.min(least, form.length), secret.length) };
+}
+
+function replaceForms(text: string, secret: LineSecret): string {
+  let out = text;
+  for (const form of secret.forms) if (out.includes(form)) out = out.replaceAll(form, redactedMarker);
+  return out;
+}
+
+/**
+ * How many times percent-encoded text is decoded in search of a secret. Each decoding shortens the text,
+ * so this is a bound on work rather than on what can be found: an escape nested deeper than this is not
+ * one any real decoder chain unwraps.
+ */
+export const maxDecodingDepth = 4;
+
+/**
+ * Reads `text` percent-decoded, up to {@link maxDecodingDepth} times, and replaces with the marker every
+ * span of `text` that decodes to a match of `pattern` (registered secrets and the JWT shape) or to a
+ * form of `lineSecret`. Each decoded character remembers the span of `text` it came from, so a match
+ * maps back to the exact escapes and characters that spell it.
+ */
+function redactDecoded(text: string, pattern: RegExp, lineSecret: LineSecret | undefined): string {
+  const spans: [number, number][] = [];
+  let level = text;
+  // For each character of `level`, where it starts and ends in `text` (identity at depth 0).
+  let starts: number[] | undefined;
+  let ends: number[] | undefined;
+  for (let depth = 0; depth < maxDecodingDepth; depth++) {
+    const decoded = decodeOnce(level, starts, ends);
+    if (decoded === undefined) break;
+    ({ level, starts, ends } = decoded);
+    const addSpan = (from: number, to: number) => spans.push([starts![from]!, ends![to - 1]!]);
+    pattern.lastIndex = 0;
+    for (let match = pattern.exec(level); match !== null; match = pattern.exec(level)) {
+      if (match[0] === "") pattern.lastIndex += 1;
+      else addSpan(match.index, match.index + match[0].length);
+    }
+    for (const form of lineSecret?.forms ?? []) {
+      for (let at = level.indexOf(form); at !== -1; at = level.indexOf(form, at + form.length)) {
+        addSpan(at, at + form.length);
+      }
+    }
+  }
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = "";
+  let from = 0;
+  for (const [start, end] of spans) {
+    if (end <= from) continue;
+    if (start >= from) out += `${text.slice(from, start)}${redactedMarker}`;
+    from = end;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * One percent-decoding of `level`, byte by byte (as Latin-1: the forms searched for are ASCII), with the
+ * span of the original text each decoded character covers. `undefined` when nothing decodes.
+ */
+function decodeOnce(
+  level: string,
+  starts: readonly number[] | undefined,
+  ends: readonly number[] | undefined,
+): { level: string; starts: number[]; ends: number[] } | undefined {
+  if (!/%[0-9A-Fa-f]{2}/.test(level)) return undefined;
+  let out = "";
+  const nextStarts: number[] = [];
+  const nextEnds: number[] = [];
+  for (let i = 0; i < level.length; ) {
+    const isEscape = level.charCodeAt(i) === 0x25 && isHex(level, i + 1) && isHex(level, i + 2);
+    const width = isEscape ? 3 : 1;
+    out += isEscape ? String.fromCharCode(Number.parseInt(level.slice(i + 1, i + 3), 16)) : level[i];
+    nextStarts.push(starts === undefined ? i : starts[i]!);
+    nextEnds.push(ends === undefined ? i + width : ends[i + width - 1]!);
+    i += width;
+  }
+  return { level: out, starts: nextStarts, ends: nextEnds };
+}
+
+function isHex(text: string, at: number): boolean {
+  const code = text.charCodeAt(at);
+  return (code >= 0x30 && code <= 0x39) || (code >= 0x41 && code <= 0x46) || (code >= 0x61 && code <= 0x66);
 }
 
 function escapeRegExp(text: string): string {

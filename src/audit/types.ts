@@ -76,9 +76,22 @@ export interface AuditEvent {
   duration_ms?: number;
 }
 
+/** The forms of a secret for one line only (see `lineSecretOf` in redactor.ts). */
+export interface LineSecret {
+  /** Every form, longest first. */
+  readonly forms: readonly string[];
+  /** Length of the shortest form: a shorter text cannot contain any. */
+  readonly shortest: number;
+}
+
 /** The audit sink. `emit` never throws and never blocks the request on I/O. */
 export interface AuditLog {
-  emit(event: AuditEvent): void;
+  /**
+   * Writes `event` as one line. `presentedToken` is the token the request presented, verified or not: it
+   * is redacted from this line in every form, wherever the request put it (a path, a host), and never
+   * written or published.
+   */
+  emit(event: AuditEvent, presentedToken?: string): void;
   /** Flushes buffered lines (on shutdown). */
   flush(): Promise<void>;
 }
@@ -89,7 +102,11 @@ export interface AuditLog {
  */
 export interface Redactor {
   register(secret: string): void;
-  redact(text: string): string;
+  /**
+   * `text` without any registered secret, JWT-shaped string or form of `lineSecret` (the token of the
+   * request a line describes), also where percent-escapes spell one.
+   */
+  redact(text: string, lineSecret?: LineSecret): string;
   /**
    * Grows each time a registration changes what `redact` replaces. Text redacted at one generation may be
    * kept and reused while the generation stays the same (the audit log's encoder does).

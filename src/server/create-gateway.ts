@@ -237,7 +237,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       client_ip: clientIp,
       method: req.method ?? "",
       host: req.headers.host,
-      path: rawUrl.length > 2048 ? `${rawUrl.slice(0, 2048)}…` : rawUrl,
+      // Whole: the audit log cuts long values itself, after it has redacted the token from them.
+      path: rawUrl,
       route: undefined,
       token_sha256: undefined,
       token_cached: undefined,
@@ -252,6 +253,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       duration_ms: undefined,
     };
 
+    // The token this request presented, if any: a secret for its audit line in every form.
+    let presentedToken: string | undefined;
     try {
       if (draining) throw new TollgateError("TG_SHUTTING_DOWN", "gateway is draining");
       const target = normalizeRequestPath(rawUrl);
@@ -267,6 +270,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
       const extracted = extractToken(req.headers, route.authHeader === "authorization");
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
+      presentedToken = extracted.token;
       let verified: VerifiedToken;
       try {
         verified = await verifier.verify(extracted.token, req.socket);
@@ -322,7 +326,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       else logger.error({ err: error, request_id: requestId }, "unexpected error in request pipeline");
     } finally {
       event.duration_ms = clock() - started;
-      auditLog.emit(event);
+      // A request refused before its token was read (no route) may still carry one, in either header.
+      auditLog.emit(event, presentedToken ?? extractToken(req.headers, true)?.token);
     }
   }
 

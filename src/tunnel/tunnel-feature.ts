@@ -14,6 +14,7 @@ import { type AdmissionParts, admit } from "./admission.js";
 import { parseAuthority } from "./destination-check.js";
 import { type DialAddress, systemDial, systemLookup } from "./dial.js";
 import { forwardHttp, isAbsoluteForm, parseAbsoluteTarget } from "./forward-http.js";
+import { proxyCredential } from "./proxy-credential.js";
 import { answerConnectError } from "./raw-response.js";
 import { type SplicedTunnel, spliceSockets } from "./splice.js";
 import type { CompiledTunnel, LookupAll } from "./types.js";
@@ -26,8 +27,6 @@ export interface TunnelFeatureOptions {
   readonly dial?: DialAddress;
 }
 
-/** What a request target longer than this is cut to in audit events. */
-const maxAuditedTarget = 512;
 /** The longest a graceful stop waits for tunnels to finish closing. */
 const shutdownWaitMs = 3_000;
 
@@ -129,7 +128,7 @@ export function createTunnelFeature(
       event.reason = "allowed-by-policy";
       event.status = 200;
       event.duration_ms = clock() - context.startedMs;
-      auditLog.emit(event);
+      auditLog.emit(event, presentedToken(req));
       startTunnel(socket, upstream, admission.tunnel, event);
     } catch (error) {
       pending.delete(controller);
@@ -143,7 +142,7 @@ export function createTunnelFeature(
         socket.destroy();
         event.decision = "error";
       }
-      finishRefusal(event, error, answered, context);
+      finishRefusal(req, event, error, answered, context);
     }
   }
 
@@ -178,6 +177,7 @@ export function createTunnelFeature(
   }
 
   function finishRefusal(
+    req: IncomingMessage,
     event: AuditEvent,
     error: unknown,
     answered: { code: string; status: number },
@@ -191,7 +191,7 @@ export function createTunnelFeature(
     else
       logger.error({ err: error, request_id: context.requestId }, "unexpected error in the tunnel feature");
     event.duration_ms = clock() - context.startedMs;
-    auditLog.emit(event);
+    auditLog.emit(event, presentedToken(req));
   }
 
   return {
@@ -217,7 +217,7 @@ export function createTunnelFeature(
         if (closing) throw shuttingDown();
         const absolute = parseAbsoluteTarget(rawUrl);
         event.destination = absolute.target.text;
-        event.path = truncate(absolute.path);
+        event.path = absolute.path;
         const admission = await admit(
           partsFor(context),
           req.headers,
@@ -240,10 +240,16 @@ export function createTunnelFeature(
         event.bytes_in = result.bytesIn;
         event.bytes_out = result.bytesOut;
         event.duration_ms = clock() - context.startedMs;
-        auditLog.emit(event);
+        auditLog.emit(event, presentedToken(req));
       } catch (error) {
         const response = toErrorResponse(error, context.requestId);
-        finishRefusal(event, error, { code: response.body.error.code, status: response.status }, context);
+        finishRefusal(
+          req,
+          event,
+          error,
+          { code: response.body.error.code, status: response.status },
+          context,
+        );
         // The server answers with the catalogue's status and body (407 with Proxy-Authenticate).
         throw isTollgateError(error)
           ? error
@@ -277,8 +283,8 @@ export function createTunnelFeature(
 
 /**
  * A request target as the audit event records it before it was parsed: user info removed (a client
- * that puts `user:password@` in a CONNECT target or URL must not see it logged), and cut to a bounded
- * length.
+ * that puts `user:password@` in a CONNECT target or URL must not see it logged). The audit log cuts long
+ * values itself, after redaction, so that a token in the target is found whole before anything is cut.
  */
 function auditedTarget(raw: string): string {
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(raw)?.[0] ?? "";
@@ -287,11 +293,12 @@ function auditedTarget(raw: string): string {
   const authority = authorityEnd === -1 ? rest : rest.slice(0, authorityEnd);
   const at = authority.lastIndexOf("@");
   const cleaned = at === -1 ? raw : `${scheme}[user info removed]${rest.slice(at)}`;
-  return truncate(cleaned);
+  return cleaned;
 }
 
-function truncate(text: string): string {
-  return text.length > maxAuditedTarget ? `${text.slice(0, maxAuditedTarget)}…` : text;
+/** The token a request presented to the tunnel feature, for its audit line's redaction. */
+function presentedToken(req: IncomingMessage): string | undefined {
+  return proxyCredential(req.headers)?.token;
 }
 
 function ignore(): void {}

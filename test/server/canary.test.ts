@@ -53,6 +53,33 @@ routes:
     expect(output).not.toContain(token);
   });
 
+  it("redacts the caller's own token from its request's audit line, percent-encoded or base64, routed or not", async () => {
+    const token = await harness.mint();
+    const spelled = [
+      token.replaceAll(".", "%2E"),
+      Buffer.from(token).toString("base64url"),
+      encodeURIComponent(Buffer.from(token).toString("base64")),
+    ];
+    for (const form of spelled) {
+      for (const prefix of ["/r/", "/nowhere/"]) {
+        const response = await fetch(`${harness.url}${prefix}${form}`, {
+          headers: { "gateway-authorization": `Bearer ${token}` },
+        });
+        await response.arrayBuffer();
+      }
+    }
+    const output = await harness.allOutput();
+    const signature = token.slice(token.lastIndexOf(".") + 1);
+    for (const form of [...spelled, token, Buffer.from(token).toString("base64"), signature]) {
+      expect(output.includes(form)).toBe(false);
+    }
+    // Read as a decoder behind the log would read it: still no signature.
+    const decoded = output.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    );
+    expect(decoded).not.toContain(signature);
+  });
+
   it("leaves ordinary paths readable (the twin: redaction is not blanket)", async () => {
     await fetch(`${harness.url}/nowhere/ordinary-path`);
     expect(await harness.allOutput()).toContain("/nowhere/ordinary-path");
