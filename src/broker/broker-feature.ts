@@ -3,9 +3,10 @@ import type { Dispatcher } from "undici";
 import { identityFromClaims } from "../audit/index.js";
 import type { AuditEvent, AuditEventName } from "../audit/types.js";
 import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
+// The leaf module, not server/index.js: server/ imports this folder for its feature list.
+import { admitBody } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
-// The leaf module, not server/index.js: server/ imports this folder for its feature list.
 import { extractToken } from "../server/extract-token.js";
 import type {
   FeatureContext,
@@ -258,7 +259,7 @@ async function buildBroker(
       path: action === "register" ? "/register" : action === "remove" ? "/remove" : "/jitconfig",
     };
     try {
-      const answer = await serve(action, req, context, event);
+      const answer = await serve(action, req, res, context, event);
       event.status = answer.status;
       sendJson(res, answer.status, answer.body, context.requestId);
     } catch (error) {
@@ -279,6 +280,7 @@ async function buildBroker(
   async function serve(
     action: BrokerAction,
     req: IncomingMessage,
+    res: ServerResponse,
     context: FeatureContext,
     event: AuditEvent,
   ): Promise<{ status: number; body: unknown }> {
@@ -304,6 +306,9 @@ async function buildBroker(
       event.identity = identityFromClaims(verified.claims);
     }
 
+    // The scope is in the body, so the body is invited once the caller is authenticated (or, in
+    // environment-only mode, where scope lists are the only check, at once).
+    admitBody(res);
     const body = parseBrokerBody(action, await readRequestBody(req, options.bodyTimeoutMs ?? bodyTimeoutMs));
     const parsed = parseScope(body.scope);
     if (parsed.problem !== undefined) throw new TollgateError("TG_SCOPE_INVALID", parsed.problem);

@@ -9,6 +9,7 @@ import type { AuditEvent, AuditLog } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { TollgateError, toErrorResponse } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { admitBody, awaitContinue, isAwaitingContinue } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
@@ -147,6 +148,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       socket.once("close", () => tcpConnections.delete(socket));
     });
   }
+  // Expect: 100-continue is answered by the pipeline once it admits the request, not by Node up front.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    awaitContinue(res);
+    onRequest(req, res);
+  });
   // A hostile client must not be able to hold a socket forever while sending headers.
   server.headersTimeout = 20_000;
   server.requestTimeout = 0; // Long uploads and downloads are legitimate; routes bound upstream time.
@@ -301,6 +307,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       event.decision = "allow";
       event.reason = decision.reason;
       event.upstream = route.upstream.origin;
+      admitBody(res);
       const result = await forwarder.forward(req, res, route, {
         path: upstreamPathFor(route, target.path),
         search: target.search,
@@ -461,6 +468,8 @@ function sendError(res: ServerResponse, error: unknown, requestId: string): { co
     const text = JSON.stringify(response.body);
     res.writeHead(response.status, {
       ...response.headers,
+      // The client still holds back the body it asked to send: the connection cannot carry another request.
+      ...(isAwaitingContinue(res) ? { connection: "close" } : {}),
       "content-type": "application/json",
       "content-length": Buffer.byteLength(text),
       "x-request-id": requestId,

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { AuditEvent } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
+import { admitBody } from "../lib/expect-continue.js";
 import type {
   FeatureContext,
   FeatureDependencies,
@@ -229,6 +230,7 @@ export function createTunnelFeature(
         pending.delete(controller);
         event.decision = "allow";
         event.reason = "allowed-by-policy";
+        admitBody(res);
         const result = await forwardHttp(
           req,
           res,
