@@ -32,6 +32,12 @@ const accepted: [string, string, string][] = [
   ["/legacy/%E9t%E9", "/legacy/%E9t%E9", ""],
   ["/a/x%3By", "/a/x%3By", ""],
   ["/a/.x;y", "/a/.x;y", ""],
+  // A literal `%` that no further decoding turns into anything dangerous (issue 12, class 1).
+  ["/a/%25zz", "/a/%25zz", ""],
+  ["/a/%2525", "/a/%2525", ""],
+  ["/a/%25%34%31", "/a/%2541", ""],
+  ["/a/%25252e.txt", "/a/%25252e.txt", ""],
+  ["/a/x..%3F", "/a/x..%3F", ""],
 ];
 
 const refused: string[] = [
@@ -73,6 +79,21 @@ const refused: string[] = [
   "/prefix/%C0%AF",
   "/prefix/%e0%80%ae",
   "/prefix/%f0%80%80%ae",
+  // Escapes of escapes: a second, third … decoding by the upstream yields `.`/`..`, `/`, `\`, a control.
+  "/prefix/%25%32%65%25%32%65/admin",
+  "/prefix/%25%32e%25%32E/admin",
+  "/prefix/%2525%32%65%2525%32%65/admin",
+  "/prefix/%25252e%25252e/admin",
+  "/prefix/%25%32%66admin",
+  "/prefix/%25%35%63admin",
+  "/prefix/%2500",
+  "/prefix/.%253B/admin",
+  "/prefix/%25C0%25AE",
+  "/prefix/%C0%25AE",
+  "/prefix/%25u002e%25u002e/admin",
+  // `..?` and `..#`: `..` to a decoder that re-parses the decoded path.
+  "/prefix/..%3F/admin",
+  "/prefix/..%23",
 ];
 
 describe("normalizeRequestPath", () => {
