@@ -97,6 +97,9 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
     const what = `${method} ${path}`;
     let response: Dispatcher.ResponseData;
     try {
+      // undici's request() never follows a redirect (that takes its redirect interceptor, not composed
+      // here), so GitHub's 301/307 for a renamed or transferred repository reaches `githubFault`, which
+      // refuses it: following it would act on a repository under a name the scope lists never saw.
       response = await request(`${apiUrl}${path}`, {
         method,
         dispatcher,
@@ -179,15 +182,30 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
         baseUrl: apiUrl,
         headers: { "user-agent": userAgent, "x-github-api-version": apiVersion },
         request: {
-          fetch: (url: string, init: RequestInit) =>
-            undiciFetch(url, {
-              ...(init as object),
-              dispatcher,
-              signal: AbortSignal.timeout(timeoutMs),
-            } as never).catch((error: unknown) => {
+          fetch: async (url: string, init: RequestInit) => {
+            const what = "POST /app/installations/{id}/access_tokens";
+            let response: Awaited<ReturnType<typeof undiciFetch>>;
+            try {
+              response = await undiciFetch(url, {
+                ...(init as object),
+                // Octokit leaves fetch's default, `follow`; no GitHub call of the broker follows a redirect.
+                redirect: "manual",
+                dispatcher,
+                signal: AbortSignal.timeout(timeoutMs),
+              } as never);
+            } catch (error) {
               // Octokit wraps what fetch throws; the cause is unwrapped again in `installationToken`.
-              throw transportFault(error, "POST /app/installations/{id}/access_tokens");
-            }),
+              throw transportFault(error, what);
+            }
+            if (response.status >= 300 && response.status < 400 && response.status !== 304) {
+              await response.body?.cancel();
+              throw new TollgateError(
+                "TG_GITHUB_UNAVAILABLE",
+                `${what}: GitHub answered ${response.status} (a redirect, not followed)`,
+              );
+            }
+            return response;
+          },
         },
       }),
       // Octokit's own cache keeps tokens 59 minutes by the wall clock; this one honours `expires_at` and

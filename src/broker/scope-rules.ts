@@ -5,6 +5,9 @@ import type { Scope, ScopeDecision, ScopeListOrigin, ScopePattern, ScopeRules } 
 /** The prefix of a regular-expression entry, as in github-runner-token-proxy. */
 export const matchPrefix = "match:";
 
+/** A pattern that ends in a `.git` suffix (`\.git`, `.git`, `[.]git`, optionally anchored), any case. */
+const gitSuffixPattern = /(?:\\\.|\.|\[\.\])git(?:\$|\\z)?$/i;
+
 /** A problem with one entry of a scope list; `index` is its position in the list. */
 export interface ScopeListProblem {
   index: number;
@@ -34,14 +37,16 @@ export function splitScopeList(text: string): string[] {
 }
 
 /**
- * Compiles a scope list. A literal entry must itself be a valid scope and matches exactly that scope; a
- * `match:<RE2>` entry is matched against the **whole** scope, case-insensitively (scopes are canonical
- * lower case). github-runner-token-proxy left patterns unanchored, so its own example `match:my-org/*`
- * admitted every scope that merely contained `my-org`; here it cannot.
+ * Compiles a scope list. A literal entry must itself be a valid scope and matches exactly that scope, in
+ * every spelling GitHub resolves to it (both sides are canonicalised by `parseScope`: `Octo-Org/App.git`
+ * as an entry or as a request is `octo-org/app`); a `match:<RE2>` entry is matched against the **whole**
+ * canonical scope, case-insensitively. github-runner-token-proxy left patterns unanchored, so its own
+ * example `match:my-org/*` admitted every scope that merely contained `my-org`; here it cannot.
  *
- * Every problem is reported with a fix; warnings name patterns that look like globs, and — for lists
- * from the environment, where a github-runner-token-proxy deployment's settings arrive — patterns whose
- * meaning changed with anchoring.
+ * Every problem is reported with a fix; warnings name patterns that look like globs, patterns that
+ * spell a `.git` suffix (the canonical scope never has one), and — for lists from the environment,
+ * where a github-runner-token-proxy deployment's settings arrive — patterns whose meaning changed with
+ * anchoring.
  *
  * @example
  * const { patterns } = compileScopePatterns(["octo-org", "match:octo-org/.*"], "allowed_scopes");
@@ -88,7 +93,19 @@ export function compileScopePatterns(
     const re = compiled.re;
     patterns.push({ source, kind: "match", test: (scope) => re.testExact(scope) });
     const suggestion = globToRegex(pattern);
-    if (suggestion !== pattern) {
+    if (gitSuffixPattern.test(pattern)) {
+      // Scopes reach the patterns canonical, and GitHub resolves `app.git` to `app`: a pattern written
+      // for the suffixed spelling matches no request at all, and in a deny list that refuses nothing.
+      const without = pattern.replace(gitSuffixPattern, "");
+      warnings.push({
+        index,
+        id: "scope-pattern-git-suffix",
+        message:
+          `${describe(origin, source)} ends in '.git', but patterns are matched against the canonical scope, ` +
+          `which never does (GitHub resolves OWNER/REPO.git to OWNER/REPO, and so does tollgate). ` +
+          `Did you mean ${matchPrefix}${without}?`,
+      });
+    } else if (suggestion !== pattern) {
       warnings.push({
         index,
         id: "scope-pattern-looks-like-glob",

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAppKeys, startGitHubApiDouble } from "../helpers/github-api-double.js";
 import { type BrokerHarness, noneBrokerYaml, startBrokerHarness } from "./broker-harness.js";
 
 let broker: BrokerHarness;
@@ -349,5 +350,157 @@ describe("slow and oversized bodies", () => {
     // The rest of the body is never read, so the connection is closed rather than left to the client.
     expect(answer.toLowerCase()).toContain("connection: close");
     expect(Date.now() - started).toBeLessThan(2_500);
+  });
+});
+
+describe("one spelling per repository (issue 12, class 4)", () => {
+  it("refuses every spelling of a denied repository, without a GitHub call, audited under its one name", async () => {
+    const before = broker.double.calls.length;
+    for (const spelling of ["octo-org/payroll.git", "Octo-Org/PAYROLL.GIT", "octo-org/Payroll.GiT"]) {
+      const answer = await broker.call("/register", { scope: spelling });
+      expect(answer.status).toBe(403);
+      expect(answer.json).toMatchObject({ error: { code: "TG_SCOPE_DENIED" } });
+      expect((await broker.gateway.auditEvents()).at(-1)).toMatchObject({
+        decision: "deny",
+        reason: "TG_SCOPE_DENIED",
+        scope: "octo-org/payroll",
+      });
+    }
+    expect(broker.double.calls.length).toBe(before);
+  });
+
+  it("the twin: an allowed repository's .git spelling is the same scope, cache entry and GitHub path", async () => {
+    const plain = await broker.call("/register", { scope: "octo-org/octo-repo" });
+    const before = broker.double.calls.length;
+    const suffixed = await broker.call("/register", { scope: "Octo-Org/Octo-Repo.Git" });
+    expect(suffixed.status).toBe(200);
+    expect(suffixed.json.token).toBe(plain.json.token);
+    expect(broker.double.calls.length).toBe(before);
+    expect((await broker.gateway.auditEvents()).at(-1)).toMatchObject({
+      scope: "octo-org/octo-repo",
+      cache_hit: true,
+    });
+    const jit = await broker.call("/jitconfig", {
+      scope: "octo-org/octo-repo.git",
+      name: "dotgit-1",
+      labels: ["x"],
+    });
+    expect(jit.status).toBe(201);
+    expect(broker.double.calls.at(-1)?.path).toBe(
+      "/repos/octo-org/octo-repo/actions/runners/generate-jitconfig",
+    );
+  });
+
+  it("refuses names GitHub reserves (x.git.git, .git alone, x.wiki) with 400 before any GitHub call", async () => {
+    const before = broker.double.calls.length;
+    for (const spelling of ["octo-org/octo-repo.git.git", "octo-org/.git", "octo-org/octo-repo.wiki"]) {
+      const answer = await broker.call("/register", { scope: spelling });
+      expect(answer.status).toBe(400);
+      expect(answer.json).toMatchObject({ error: { code: "TG_SCOPE_INVALID" } });
+    }
+    expect(broker.double.calls.length).toBe(before);
+  });
+});
+
+describe("renamed and transferred repositories: GitHub's redirect is refused, never followed", () => {
+  // `old-payroll` is what `payroll` (denied) was called; `old-repo` is what `octo-repo` (allowed) was.
+  const renamed = { "octo-org/old-payroll": "octo-org/payroll", "octo-org/old-repo": "octo-org/octo-repo" };
+  let moved: BrokerHarness;
+  let app: BrokerHarness;
+
+  beforeAll(async () => {
+    moved = await startBrokerHarness({ yaml: (_issuer, api) => noneBrokerYaml(api), double: { renamed } });
+    const keys = createAppKeys("778");
+    app = await startBrokerHarness({
+      yaml: (_issuer, api) => noneBrokerYaml(api),
+      double: { renamed, app: keys },
+      env: () => ({ GITHUB_APP_ID: keys.appId, GITHUB_APP_PRIVATE_KEY: keys.privateKeyPkcs8 }),
+    });
+    await Promise.all([moved.waitReady(), app.waitReady()]);
+  });
+  afterAll(async () => {
+    await Promise.all([moved.close(), app.close()]);
+  });
+
+  /** Calls under the current name or the redirect target: there must be none. */
+  const followed = (harness: BrokerHarness) =>
+    harness.double.calls.filter(
+      (call) => call.path.startsWith("/repositories/") || call.path.startsWith("/repos/octo-org/payroll"),
+    );
+
+  const endpoints = [
+    ["/register", "registration-token", {}],
+    ["/remove", "remove-token", {}],
+    ["/jitconfig", "generate-jitconfig", { name: "moved-1", labels: ["x"] }],
+  ] as const;
+
+  for (const [route, endpoint, extra] of endpoints) {
+    it(`${route}: the old name of a denied repository gets 307 from GitHub → 404 naming the fix, audited`, async () => {
+      const path = `/repos/octo-org/old-payroll/actions/runners/${endpoint}`;
+      const answer = await moved.call(route, { scope: "octo-org/old-payroll", ...extra });
+      expect(answer.status).toBe(404);
+      expect(answer.json).toMatchObject({ error: { code: "TG_GITHUB_NOT_FOUND" } });
+      // Asked once (a refusal is not retried), and the Location was never requested.
+      expect(moved.double.count("POST", path)).toBe(1);
+      expect(followed(moved)).toEqual([]);
+      const event = (await moved.gateway.auditEvents()).at(-1)!;
+      expect(event).toMatchObject({
+        scope: "octo-org/old-payroll",
+        reason: "TG_GITHUB_NOT_FOUND",
+        status: 404,
+      });
+      expect(event.detail).toContain("GitHub answered 307");
+      expect(event.detail).toContain("use its current name");
+    });
+  }
+
+  it("the old name of an allowed repository is refused too: the lists never saw the name GitHub would use", async () => {
+    const answer = await moved.call("/register", { scope: "Octo-Org/Old-Repo.git" });
+    expect(answer.status).toBe(404);
+    expect(moved.double.count("POST", "/repos/octo-org/old-repo/actions/runners/registration-token")).toBe(1);
+    expect(moved.double.count("POST", "/repos/octo-org/octo-repo/actions/runners/registration-token")).toBe(
+      0,
+    );
+    // The twin: the current name works.
+    expect((await moved.call("/register", { scope: "octo-org/octo-repo" })).status).toBe(200);
+  });
+
+  it("with a GitHub App, the installation lookup's 301 is refused the same way", async () => {
+    const answer = await app.call("/register", { scope: "octo-org/old-payroll" });
+    expect(answer.status).toBe(404);
+    expect(app.double.count("GET", "/repos/octo-org/old-payroll/installation")).toBe(1);
+    expect(followed(app)).toEqual([]);
+    const event = (await app.gateway.auditEvents()).at(-1)!;
+    expect(event.detail).toContain("GitHub answered 301");
+    expect(event.detail).toContain("use its current name");
+  });
+
+  it("the App's installation-token exchange does not follow a redirect either", async () => {
+    const double = await startGitHubApiDouble({ app: createAppKeys("779") });
+    const exchange = "/app/installations/4242/access_tokens";
+    double.fault({
+      path: exchange,
+      status: 307,
+      times: 1,
+      headers: { location: `${double.url}/elsewhere${exchange}` },
+    });
+    const installed = await startBrokerHarness({
+      yaml: (_issuer, api) => noneBrokerYaml(api),
+      sharedDouble: double,
+      env: () => ({
+        GITHUB_APP_ID: double.app.appId,
+        GITHUB_APP_PRIVATE_KEY: double.app.privateKeyPkcs8,
+        GITHUB_INSTALLATION_ID: "4242",
+      }),
+    });
+    try {
+      // The redirect is an unexpected answer (502-class, retried); the retry gets the real exchange.
+      await installed.waitReady();
+      expect(double.count("POST", `/elsewhere${exchange}`)).toBe(0);
+      expect(double.count("POST", exchange)).toBe(2);
+    } finally {
+      await installed.close();
+      await double.close();
+    }
   });
 });

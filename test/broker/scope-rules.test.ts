@@ -150,6 +150,27 @@ describe("scope list parsing and compilation", () => {
     expect(warnings[1]!.message).toContain("match:my-.*");
   });
 
+  it("warns about patterns spelling a .git suffix, which the canonical scope never has", () => {
+    const sources = [
+      "match:octo-org/payroll\\.git",
+      "match:octo-org/.*[.]GIT$",
+      "match:octo-org/payroll.git",
+    ];
+    const { warnings } = compileScopePatterns(sources, "denied_scopes");
+    expect(warnings.map((warning) => [warning.id, warning.index])).toEqual([
+      ["scope-pattern-git-suffix", 0],
+      ["scope-pattern-git-suffix", 1],
+      ["scope-pattern-git-suffix", 2],
+    ]);
+    expect(warnings[0]!.message).toContain("Did you mean match:octo-org/payroll?");
+    expect(warnings[1]!.message).toContain("Did you mean match:octo-org/.*?");
+    // The twins: patterns that match the canonical scope, with or without an optional suffix, are quiet.
+    expect(
+      compileScopePatterns(["match:octo-org/legit", "match:octo-org/payroll(\\.git)?"], "denied_scopes")
+        .warnings,
+    ).toEqual([]);
+  });
+
   it("does not warn about real regexes", () => {
     expect(
       compileScopePatterns(["match:octo-org/.*", "match:a[0-9]*", "match:(x|y)*"], "allowed_scopes").warnings,

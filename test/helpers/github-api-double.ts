@@ -15,6 +15,10 @@ import { jwtVerify } from "jose";
  * - `GET /repos/{owner}/{repo}/installation`, `GET /orgs/{org}/installation` (App JWT): the installation.
  * - `POST /app/installations/{id}/access_tokens` (App JWT): 201 `{token, expires_at, permissions, …}`.
  * - `GET /app` (App JWT), `GET /rate_limit` (PAT or installation token).
+ * - A renamed or transferred repository (`renamed`, or an owner renamed): every
+ *   `/repos/{old-owner}/{old-repo}/…` path is answered with a redirect to the same path under
+ *   `/repositories/{id}`, 301 for GET and 307 for other methods, as GitHub does
+ *   (https://developer.github.com/changes/2015-04-17-preview-repository-redirects/).
  *
  * The App JWT is verified with the App's public key (`jose`): RS256, `iss` = App id, at most 10 minutes
  * long, as GitHub requires. Every answer carries `x-ratelimit-*` headers. Faults (status, headers, delay)
@@ -85,6 +89,11 @@ export interface GitHubApiDoubleOptions {
   enterprises?: string[];
   /** Owners where the App is installed → installation id. Default: `{ "octo-org": 4242, octocat: 4343 }`. */
   installations?: Record<string, number>;
+  /**
+   * Renamed or transferred repositories: old `owner/repo` → current `owner/repo` (lower case). Every call
+   * under the old name is redirected; the current name only picks the repository's id.
+   */
+  renamed?: Record<string, string>;
   /** Scopes the credential may not manage (403 without rate-limit headers). */
   forbidden?: string[];
   /** Runner groups that exist. Default: `[1]`. */
@@ -114,6 +123,7 @@ export async function startGitHubApiDouble(options: GitHubApiDoubleOptions = {})
   const enterprises = new Set(options.enterprises ?? ["octo-corp"]);
   const installations = new Map(Object.entries(options.installations ?? { "octo-org": 4242, octocat: 4343 }));
   const forbidden = new Set(options.forbidden ?? []);
+  const renamed = new Map(Object.entries(options.renamed ?? {}));
   const runnerGroups = new Set(options.runnerGroups ?? [1]);
   const installationTokens = new Map<string, { installationId: number; expiresAtMs: number }>();
   const runnerNames = new Map<string, Set<string>>();
@@ -159,6 +169,16 @@ export async function startGitHubApiDouble(options: GitHubApiDoubleOptions = {})
       if (res.destroyed) return;
       const headers = { ...rateHeaders(), ...fault.headers };
       return send(res, fault.status, fault.body ?? errorBody(fault.status), headers);
+    }
+
+    const moved = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    const current = moved === null ? undefined : renamed.get(`${moved[1]}/${moved[2]}`.toLowerCase());
+    if (moved !== null && current !== undefined) {
+      const location = `http://${req.headers.host}/repositories/${repositoryId(current)}${moved[3] ?? ""}`;
+      const status = method === "GET" ? 301 : 307;
+      const message = status === 301 ? "Moved Permanently" : "Temporary Redirect";
+      const documentation_url = "https://docs.github.com/rest";
+      return send(res, status, { message, url: location, documentation_url }, { ...rateHeaders(), location });
     }
 
     if (method === "GET" && path === "/rate_limit") {
@@ -332,6 +352,11 @@ export async function startGitHubApiDouble(options: GitHubApiDoubleOptions = {})
 
   function unauthorized(res: ServerResponse): void {
     send(res, 401, errorBody(401));
+  }
+
+  /** A stable id per repository name, as in GitHub's `/repositories/{id}` redirect targets. */
+  function repositoryId(name: string): number {
+    return 1_000 + [...repos, name].indexOf(name);
   }
 
   function resetSeconds(): number {
