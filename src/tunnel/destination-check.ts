@@ -1,4 +1,10 @@
-import { alwaysDeniedRange, formatHostPort, type NormalizedHost, normalizeHost } from "./ip-address.js";
+import {
+  alwaysDenied,
+  formatHostPort,
+  type NormalizedHost,
+  normalizeHost,
+  rangeNamesDenial,
+} from "./ip-address.js";
 import type { CompiledTunnel, TunnelTarget } from "./types.js";
 
 /**
@@ -42,26 +48,27 @@ export function parseAuthority(authority: string, defaultPort?: number): TunnelT
 
 /**
  * Whether `tunnel` lets a caller reach `address` (an IP) when it asked for `target`. An address pattern
- * covering it admits it, but an always-denied address (loopback, link-local, metadata …) only when the
- * pattern names it or a range inside the denied range explicitly. Otherwise, when the caller asked for
- * a host name that one of the tunnel's name patterns matches, any address that is not always-denied is
- * admitted: the operator trusts their own DNS for names they listed.
+ * covering it admits it, but an always-denied address (loopback, link-local, metadata, an IPv6 form
+ * carrying one of them …) only when the pattern names every reason it is denied explicitly: read the way
+ * that reason reads the address, the pattern's whole range lies inside the denied range. Otherwise, when
+ * the caller asked for a host name that one of the tunnel's name patterns matches, any address that is not
+ * always-denied is admitted: the operator trusts their own DNS for names they listed.
  */
 export function tunnelAdmitsAddress(
   tunnel: CompiledTunnel,
   target: TunnelTarget,
   address: NormalizedHost,
 ): boolean {
-  const denied = alwaysDeniedRange(address);
+  const denials = alwaysDenied(address);
   for (const pattern of tunnel.destinations) {
     if (
       pattern.kind === "address" &&
-      (denied === undefined || pattern.explicit) &&
-      pattern.matches(address, target.port)
+      pattern.matches(address, target.port) &&
+      denials.every((denial) => pattern.network !== undefined && rangeNamesDenial(pattern.network, denial))
     )
       return true;
   }
-  if (denied !== undefined || target.host.kind !== "name") return false;
+  if (denials.length > 0 || target.host.kind !== "name") return false;
   return tunnelAdmitsName(tunnel, target);
 }
 
@@ -126,9 +133,10 @@ export function addressRefusal(
 ): string {
   const shown = formatHostPort(address, target.port);
   const via = target.host.kind === "name" ? `${target.text} resolved to ${shown}, which ` : `${shown} `;
-  const denied = alwaysDeniedRange(address);
-  if (denied !== undefined) {
-    return `${via}is ${denied.what}: always denied unless a destination names it explicitly`;
+  const denials = alwaysDenied(address);
+  if (denials.length > 0) {
+    const what = denials.map((denial) => denial.what).join("; and ");
+    return `${via}is ${what}: always denied unless a destination names it explicitly`;
   }
   const names = tunnels.map((tunnel) => tunnel.name).join(", ");
   return `${via}is outside the destinations of ${names === "" ? "every tunnel" : `tunnel ${names}`}`;

@@ -22,8 +22,10 @@ export interface DestinationPattern {
   readonly network?: { readonly address: string; readonly prefix: number; readonly family: IpFamily };
   /**
    * For `address`: the whole range lies inside an always-denied range (`127.0.0.1`, `169.254.0.0/16`),
-   * so it names those addresses explicitly and may reach them. A wider range (`0.0.0.0/0`) that merely
-   * contains them does not.
+   * read directly or through the IPv4 addresses an IPv6 range carries (`[64:ff9b::7f00:0/104]` carries
+   * 127/8 only), so it names those addresses explicitly and may reach them — each address only when the
+   * pattern names every reason it is denied (`tunnelAdmitsAddress`). A wider range (`0.0.0.0/0`,
+   * `[64:ff9b::/96]`) that merely contains them does not.
    */
   readonly explicit: boolean;
   /** Whether a normalised host and port fall under this pattern. Names never match address patterns. */
