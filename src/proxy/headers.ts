@@ -26,7 +26,8 @@ export const hopByHopHeaders: ReadonlySet<string> = new Set([
  * Request headers never copied from the client. Beyond hop-by-hop: `host` (the upstream gets its own
  * name; the original goes in `X-Forwarded-Host`), `expect` (Node already answered `100-continue`),
  * `forwarded`, `x-real-ip` and every `x-forwarded-*` (a client must not be able to claim another address
- * or scheme; tollgate sets `X-Forwarded-*` itself), and `x-request-id` (replaced by ours).
+ * or scheme; tollgate sets `X-Forwarded-*` itself), and `x-request-id` (replaced by ours). Each is
+ * dropped in every spelling an upstream may read as it: any case, and `_` for `-`.
  */
 const droppedRequestHeaders: ReadonlySet<string> = new Set([
   ...hopByHopHeaders,
@@ -54,7 +55,13 @@ export interface ForwardedHeaderValues {
 /**
  * Builds the upstream request's header list from the client's `rawHeaders` in one pass, dropping what
  * {@link droppedRequestHeaders}, `Connection` and `consumedHeaders` name and every `Tollgate-Claim-*`,
- * then appending claims and `X-Forwarded-For`, `-Proto`, `-Host` and `X-Request-Id`.
+ * then appending claims and `X-Forwarded-For`, `-Proto`, `-Host` and `X-Request-Id`. A name is dropped
+ * when it is one of those read with `_` as `-` (`X_Forwarded_For`, `Tollgate-Claim_Ref`); other names
+ * with `_` (`X_Custom_Thing`) pass as sent.
+ *
+ * @example
+ * upstreamRequestHeaders(["X_Forwarded_For", "1.2.3.4", "X_Custom", "a"], values);
+ * // ["x_custom", "a", "x-forwarded-for", values.forwardedFor, …]
  */
 export function upstreamRequestHeaders(
   rawHeaders: readonly string[],
@@ -73,6 +80,11 @@ export function upstreamRequestHeaders(
     }
     if (name.startsWith("x-forwarded-") || name.startsWith(claimHeaderPrefix)) continue;
     if (values.consumedHeaders.includes(name)) continue;
+    // CGI, WSGI, PHP-FPM and Rack hand the application `X_Forwarded_For` and `X-Forwarded-For` under one
+    // name (`HTTP_X_FORWARDED_FOR`, RFC 3875 §4.1.18), and nginx with `underscores_in_headers on` passes
+    // it on: a client could set a claim or address the upstream trusts. Names without `_` (nearly all)
+    // skip this; those with one are judged as the upstream will read them.
+    if (name.includes("_") && isOwnedName(name.replaceAll("_", "-"), values.consumedHeaders)) continue;
     out.push(name, value);
   }
   const filtered = connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
@@ -81,6 +93,16 @@ export function upstreamRequestHeaders(
   if (host !== undefined) filtered.push("x-forwarded-host", host);
   filtered.push("x-request-id", values.requestId);
   return filtered;
+}
+
+/** Whether a lower-case header name (with `-`, not `_`) is one tollgate sets or consumes on a route. */
+function isOwnedName(name: string, consumedHeaders: readonly string[]): boolean {
+  return (
+    droppedRequestHeaders.has(name) ||
+    name.startsWith("x-forwarded-") ||
+    name.startsWith(claimHeaderPrefix) ||
+    consumedHeaders.includes(name)
+  );
 }
 
 /**

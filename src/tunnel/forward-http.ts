@@ -52,7 +52,10 @@ export function parseAbsoluteTarget(url: string): AbsoluteTarget {
   return { target, path };
 }
 
-/** Request headers never sent to the destination, beyond hop-by-hop ones: ours, and what undici sets itself. */
+/**
+ * Request headers never sent to the destination, beyond hop-by-hop ones: ours, and what undici sets
+ * itself. Dropped in every spelling a destination may read as one of them: any case, and `_` for `-`.
+ */
 const droppedRequestHeaders: ReadonlySet<string> = new Set([
   ...hopByHopHeaders,
   "gateway-authorization",
@@ -111,7 +114,7 @@ export async function forwardHttp(
       response = await client.request({
         path: absolute.path,
         method: req.method ?? "GET",
-        headers: requestHeaders(req.rawHeaders),
+        headers: destinationRequestHeaders(req.rawHeaders),
         body: hasBody ? req : null,
       });
     } catch (error) {
@@ -137,12 +140,25 @@ export async function forwardHttp(
   }
 }
 
-function requestHeaders(rawHeaders: readonly string[]): string[] {
+/**
+ * The request headers a forward-proxied request carries to its destination: the client's, names as sent
+ * and in order, without {@link droppedRequestHeaders} (the credential tollgate consumed, hop-by-hop
+ * headers, `Expect`) and without what `Connection` or `Proxy-Connection` names. tollgate adds nothing
+ * here, so `Host`, `Authorization` and even a client's `X-Forwarded-For` are the client's to send.
+ *
+ * @example
+ * destinationRequestHeaders(["Host", "db:80", "Gateway_Authorization", "Bearer t", "X_Custom", "a"]);
+ * // ["Host", "db:80", "X_Custom", "a"]
+ */
+export function destinationRequestHeaders(rawHeaders: readonly string[]): string[] {
   const named = connectionTokens(rawHeaders);
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
     if (droppedRequestHeaders.has(name) || named.has(name)) continue;
+    // A CGI, WSGI, PHP-FPM or Rack destination reads `Gateway_Authorization` as `Gateway-Authorization`
+    // (RFC 3875 §4.1.18): the caller's token must not reach it in that spelling either.
+    if (name.includes("_") && droppedRequestHeaders.has(name.replaceAll("_", "-"))) continue;
     out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
   }
   return out;
