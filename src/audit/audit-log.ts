@@ -2,6 +2,7 @@ import { mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import pino from "pino";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { createDenialAggregator, type DenialAggregation } from "./denial-aggregator.js";
 import { publishAuditEvent } from "./diagnostics.js";
 import { createAuditLineEncoder } from "./line-encoder.js";
 import { type AuditEvent, type AuditLog, auditDefaults, type Redactor } from "./types.js";
@@ -22,6 +23,11 @@ export interface AuditLogOptions {
   flushIntervalMs?: number;
   /** Encoded bytes that trigger a write at once (default 64 KiB). */
   flushBytes?: number;
+  /**
+   * Repeated denials from one source are written as one counted line per window (see
+   * denial-aggregator.ts). Default: 10 s windows, 256 sources; `windowMs: 0` writes every denial.
+   */
+  denials?: DenialAggregation;
   /**
    * Told when the sink fails (a file that cannot be opened, a full disk, lines dropped because the sink
    * fell too far behind). Default: one line on stderr. Never told the line itself.
@@ -119,20 +125,34 @@ export function createAuditLog(options: AuditLogOptions): AuditLog {
     }
   };
 
+  const append = (event: AuditEvent, presentedToken?: string): void => {
+    try {
+      encoder.append(clock(), event, presentedToken);
+    } catch (error) {
+      onError(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (encoder.pendingBytes >= flushBytes) writeBatch();
+    else if (flushIntervalMs === 0) turnEnd ??= setImmediate(writeBatch);
+    else batchTimer ??= setTimeout(writeBatch, flushIntervalMs);
+  };
+  const denials = createDenialAggregator(
+    options.denials ?? {
+      windowMs: auditDefaults.denialWindowMs,
+      maxSources: auditDefaults.denialMaxSources,
+    },
+    (event) => append(event),
+  );
+
   return {
     emit(event, presentedToken) {
+      // Published first: metrics count every decision, also those folded into a counted line.
       publishAuditEvent(event);
-      try {
-        encoder.append(clock(), event, presentedToken);
-      } catch (error) {
-        onError(error instanceof Error ? error : new Error(String(error)));
-        return;
-      }
-      if (encoder.pendingBytes >= flushBytes) writeBatch();
-      else if (flushIntervalMs === 0) turnEnd ??= setImmediate(writeBatch);
-      else batchTimer ??= setTimeout(writeBatch, flushIntervalMs);
+      if (denials.absorb(event)) return;
+      append(event, presentedToken);
     },
     async flush() {
+      denials.flush();
       writeBatch();
       if (destination === undefined) return;
       return new Promise<void>((resolve) => {

@@ -74,6 +74,13 @@ export interface AuditEvent {
   bytes_in?: number;
   bytes_out?: number;
   duration_ms?: number;
+  /**
+   * On a line that stands for repeated denials (see denial-aggregator.ts): how many more denials from the
+   * same source there were, after the one written whole, in the `window_ms` before the line's time.
+   */
+  repeated?: number;
+  /** With `repeated`: the length of the window it counts. */
+  window_ms?: number;
 }
 
 /** The forms of a secret for one line only (see `lineSecretOf` in redactor.ts). */
@@ -122,4 +129,7 @@ export interface Redactor {
 export const auditDefaults = Object.freeze({
   flushIntervalMs: 20,
   flushBytes: 64 * 1024,
+  /** `audit.denials`: repeated denials from one source are folded into one line per window. */
+  denialWindowMs: 10_000,
+  denialMaxSources: 256,
 });

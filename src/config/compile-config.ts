@@ -145,6 +145,10 @@ export function compileValidated(
     audit: {
       sink: raw.audit?.sink ?? configDefaults.auditSink,
       flushIntervalMs: durationOr(raw.audit?.flush_interval, auditDefaults.flushIntervalMs),
+      denials: {
+        windowMs: durationOr(raw.audit?.denials?.window, auditDefaults.denialWindowMs),
+        maxSources: raw.audit?.denials?.max_sources ?? auditDefaults.denialMaxSources,
+      },
     },
     store: {
       kind: raw.store?.kind ?? configDefaults.storeKind,

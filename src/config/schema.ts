@@ -492,6 +492,31 @@ export const configSchema = z
             message: "must be at most 1s (lines waiting longer are lost in a crash)",
           })
           .optional(),
+        denials: z
+          .strictObject({
+            window: duration(
+              "Repeated denials from one source (client address, reason, route or tunnel, event type, and " +
+                "the verified token if any) within this window are written as the first denial's line plus " +
+                "one line counting the rest (`repeated`). `0s` writes every denial. At most 1h. Default: 10s.",
+              "10s",
+            )
+              .refine((text) => (parseDuration(text) ?? 0) <= 3_600_000, { message: "must be at most 1h" })
+              .optional(),
+            max_sources: z
+              .number()
+              .int()
+              .min(1)
+              .max(100_000)
+              .describe(
+                "Sources followed in one window; denials from further sources are counted per event type " +
+                  "and reason, without their addresses. Bounds the audit lines a flood can write: at most " +
+                  "2 × max_sources per window, plus one per event type and reason. Default: 256.",
+              )
+              .meta({ examples: [256] })
+              .optional(),
+          })
+          .describe("How floods of denials are written (metrics still count every one).")
+          .optional(),
       })
       .describe("Where audit events go.")
       .optional(),

@@ -47,8 +47,15 @@ export interface CompiledConfig {
    * lists and grants built. Present exactly when `broker` is; this is what the broker feature serves.
    */
   readonly compiledBroker?: CompiledBroker;
-  /** `flushIntervalMs`: the longest an audit line waits before it is written (`audit.flush_interval`). */
-  readonly audit: { readonly sink: string; readonly flushIntervalMs: number };
+  /**
+   * `flushIntervalMs`: the longest an audit line waits before it is written (`audit.flush_interval`);
+   * `denials`: how repeated denials are folded into counted lines (`audit.denials`).
+   */
+  readonly audit: {
+    readonly sink: string;
+    readonly flushIntervalMs: number;
+    readonly denials: { readonly windowMs: number; readonly maxSources: number };
+  };
   readonly store: { readonly kind: "memory" | "redis"; readonly url?: string };
   readonly server: {
     /** Largest total request header size accepted (bytes); larger requests get 431 from Node. */

@@ -78,6 +78,7 @@ export async function startGateway(
   const auditLog = createAuditLog({
     sink: auditSink,
     flushIntervalMs: config.audit.flushIntervalMs,
+    denials: config.audit.denials,
     redactor,
     onError: (error) => {
       if (starting) {

@@ -199,7 +199,12 @@ describe("the presented token through the audit log", () => {
     const folder = await mkdtemp(join(tmpdir(), "tollgate-presented-"));
     try {
       const sink = join(folder, "audit.jsonl");
-      const audit = createAuditLog({ sink, redactor: createRedactor() });
+      // Two denials from one source: written one by one here, not folded into a counted line.
+      const audit = createAuditLog({
+        sink,
+        redactor: createRedactor(),
+        denials: { windowMs: 0, maxSources: 1 },
+      });
       // A long token whose base64 form runs past the 2048 characters a path keeps in the line.
       const token = `eyJ${"h".repeat(30)}.eyJ${"p".repeat(1300)}.${"s".repeat(342)}`;
       const base64 = Buffer.from(token).toString("base64");

@@ -48,6 +48,9 @@ beforeAll(async () => {
 });
 afterAll(() => rm(folder, { recursive: true, force: true }));
 
+/** Writes every denial on its own line: these tests are about what a line holds, not how many there are. */
+const everyDenial = { windowMs: 0, maxSources: 1 };
+
 function event(fields: Partial<AuditEvent>): AuditEvent {
   return {
     event: "gateway.request",
@@ -64,7 +67,8 @@ describe("redaction canary", () => {
     redactor.register(plainCanary);
     redactor.register(nastyCanary);
     const sink = join(folder, "canary", "audit.jsonl");
-    const audit = createAuditLog({ sink, redactor });
+    // Every line is a denial from one source: written one by one here, not folded (denial-aggregation tests).
+    const audit = createAuditLog({ sink, redactor, denials: everyDenial });
 
     const forms = { ...leakyForms(plainCanary), ...prefixed("nasty-", leakyForms(nastyCanary)), jwt };
     for (const [name, form] of Object.entries(forms)) {
@@ -96,7 +100,8 @@ describe("redaction canary", () => {
     redactor.register(plainCanary);
     redactor.register("short"); // ignored: too short to be a secret, would blank ordinary words
     const sink = join(folder, "plain.jsonl");
-    const audit = createAuditLog({ sink, redactor });
+    // Every line is a denial from one source: written one by one here, not folded (denial-aggregation tests).
+    const audit = createAuditLog({ sink, redactor, denials: everyDenial });
     const ordinary = [
       "short words stay",
       plainCanary.slice(0, -1), // a near miss is not the secret

@@ -7,7 +7,11 @@ import { type BrokerHarness, noneBrokerYaml, startBrokerHarness } from "./broker
 let broker: BrokerHarness;
 
 beforeAll(async () => {
-  broker = await startBrokerHarness({ yaml: (_issuer, api) => noneBrokerYaml(api) });
+  // Every denial on its own audit line: the audit tests below read the last ones of many identical
+  // refusals, which the default would fold into a counted line (test/audit/denial-aggregation…).
+  broker = await startBrokerHarness({
+    yaml: (_issuer, api) => `${noneBrokerYaml(api)}\naudit: { denials: { window: 0s } }\n`,
+  });
   await broker.waitReady();
 });
 

@@ -56,7 +56,11 @@ describe("the DESIGN.md example", () => {
 
   it("applies the documented defaults", () => {
     const config = result.config!;
-    expect(config.audit).toEqual({ sink: "stdout", flushIntervalMs: 20 });
+    expect(config.audit).toEqual({
+      sink: "stdout",
+      flushIntervalMs: 20,
+      denials: { windowMs: 10_000, maxSources: 256 },
+    });
     expect(config.store).toEqual({ kind: "memory" });
     expect(config.server).toEqual({
       maxHeaderBytes: 16_384,

@@ -308,7 +308,11 @@ broker:
   });
 
   it("takes audit.flush_interval as a duration up to 1s, 20ms by default, and rejects a longer one", () => {
-    expect(compileConfigText(validBase).config?.audit).toEqual({ sink: "stdout", flushIntervalMs: 20 });
+    expect(compileConfigText(validBase).config?.audit).toEqual({
+      sink: "stdout",
+      flushIntervalMs: 20,
+      denials: { windowMs: 10_000, maxSources: 256 },
+    });
     const zero = compileConfigText(`${validBase}audit:\n  flush_interval: 0s\n`);
     expect(zero.config?.audit.flushIntervalMs).toBe(0);
     const second = compileConfigText(`${validBase}audit:\n  flush_interval: 1s\n`);

@@ -23,6 +23,8 @@ describe("gateway: secret canary through the whole pipeline", () => {
     upstream = await startRecordingUpstream();
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}
+# Every denial on its own line: these tests read each one (denial folding: test/audit/denial-aggregation…).
+audit: { denials: { window: 0s } }
 policies:
   p:
     claims: { repository_owner_id: 65 }

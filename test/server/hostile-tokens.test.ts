@@ -47,6 +47,8 @@ describe("gateway: hostile tokens over HTTP", () => {
     upstream = await startRecordingUpstream();
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}
+# Every denial on its own line: these tests read each one (denial folding: test/audit/denial-aggregation…).
+audit: { denials: { window: 0s } }
 policies:
   p:
     claims: { repository_owner_id: 65 }
