@@ -160,6 +160,9 @@ export async function startGateway(
     if (next.audit.flushIntervalMs !== current.config.audit.flushIntervalMs) {
       restartNeeded.push("audit.flush_interval");
     }
+    if (JSON.stringify(next.audit.denials) !== JSON.stringify(current.config.audit.denials)) {
+      restartNeeded.push("audit.denials");
+    }
     if (JSON.stringify(next.server) !== JSON.stringify(current.config.server)) restartNeeded.push("server");
     // A renewed certificate at the same paths is read again (and checked) before anything changes; other
     // listen changes need a restart.

@@ -62,6 +62,13 @@ describe("configuration reload", () => {
       );
       const changed = compileConfigText(withInterval(harness.issuer.issuerUrl, "0s"), {});
       expect((await harness.running.reload(changed.config!)).restartNeeded).toContain("audit.flush_interval");
+      // audit.denials likewise: the audit log that folds denials is built once, at start.
+      expect((await harness.running.reload(same.config!)).restartNeeded).not.toContain("audit.denials");
+      const folding = compileConfigText(
+        `${withInterval(harness.issuer.issuerUrl, "1s")}  denials: { window: 0s }\n`,
+        {},
+      );
+      expect((await harness.running.reload(folding.config!)).restartNeeded).toContain("audit.denials");
     } finally {
       await harness.close();
       await upstream.close();
