@@ -15,7 +15,10 @@ export interface ScopeListProblem {
   fix?: string;
 }
 
-/** A risky-but-legal entry; `id` is stable (`scope-pattern-looks-like-glob`, `scope-pattern-anchored`). */
+/**
+ * A risky-but-legal entry; `id` is stable (`scope-pattern-looks-like-glob`, `scope-pattern-anchored`,
+ * `scope-pattern-git-suffix`).
+ */
 export interface ScopeListWarning {
   index: number;
   id: string;

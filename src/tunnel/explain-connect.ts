@@ -53,6 +53,7 @@ export function explainConnect(tunnels: readonly CompiledTunnel[], authority: st
     resolutionNote:
       `the gateway resolves ${host.name} once when the tunnel opens and dials only the addresses it checked: ` +
       "each must be inside an address pattern above, or (for a name matched by a name pattern) outside the " +
-      "always-denied ranges (loopback, link-local and metadata, unspecified, multicast)",
+      "always-denied ranges (loopback, link-local and metadata, unspecified, multicast, every other IANA " +
+      "special-purpose range but the private-use ones, and IPv6 forms carrying such an IPv4 address)",
   };
 }
