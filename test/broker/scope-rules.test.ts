@@ -7,7 +7,8 @@ import {
   parseScope,
   splitScopeList,
 } from "../../src/broker/index.js";
-import type { Scope, ScopeRules } from "../../src/broker/types.js";
+import type { Scope } from "../../src/broker/types.js";
+import { compileRules, scopeOf } from "./scope-helpers.js";
 
 interface ScopeCase {
   name: string;
@@ -29,24 +30,6 @@ interface RuleCase {
 
 const load = <T>(file: string): T[] =>
   (JSON.parse(readFileSync(new URL(`./cases/${file}`, import.meta.url), "utf8")) as { cases: T[] }).cases;
-
-function scope(text: string): Scope {
-  const parsed = parseScope(text);
-  if (parsed.problem !== undefined) throw new Error(`test scope ${text} is invalid: ${parsed.problem}`);
-  return parsed.scope;
-}
-
-function rules(allow: string[], deny: string[]): ScopeRules {
-  const allowed = compileScopePatterns(allow, "allowed_scopes");
-  const denied = compileScopePatterns(deny, "denied_scopes");
-  expect([...allowed.problems, ...denied.problems]).toEqual([]);
-  return {
-    allow: allowed.patterns,
-    deny: denied.patterns,
-    allowOrigin: "allowed_scopes",
-    denyOrigin: "denied_scopes",
-  };
-}
 
 describe("scope validation (cases/scopes.json)", () => {
   for (const testCase of load<ScopeCase>("scopes.json")) {
@@ -71,22 +54,22 @@ describe("scope validation (cases/scopes.json)", () => {
 
 describe("scope lists (cases/scope-rules.json)", () => {
   for (const testCase of load<RuleCase>("scope-rules.json")) {
-    const compiled = rules(testCase.allow, testCase.deny);
+    const compiled = compileRules(testCase.allow, testCase.deny);
     it(`${testCase.name}: allows ${testCase.allowed}`, () => {
-      expect(evaluateScopeRules(compiled, scope(testCase.allowed))).toMatchObject({
+      expect(evaluateScopeRules(compiled, scopeOf(testCase.allowed))).toMatchObject({
         allowed: true,
         reason: "scope-allowed",
       });
     });
     it(`${testCase.name}: refuses ${testCase.refused} (${testCase.reason})`, () => {
-      expect(evaluateScopeRules(compiled, scope(testCase.refused))).toMatchObject({
+      expect(evaluateScopeRules(compiled, scopeOf(testCase.refused))).toMatchObject({
         allowed: false,
         reason: testCase.reason,
       });
     });
     if (testCase.alsoRefusedWithEmptyAllow) {
       it(`${testCase.name}: an empty allow list refuses ${testCase.allowed} too`, () => {
-        expect(evaluateScopeRules(rules([], testCase.deny), scope(testCase.allowed))).toEqual({
+        expect(evaluateScopeRules(compileRules([], testCase.deny), scopeOf(testCase.allowed))).toEqual({
           allowed: false,
           reason: "scope-not-allowed",
           detail: "allowed_scopes is empty, so no scope is allowed",
@@ -96,11 +79,11 @@ describe("scope lists (cases/scope-rules.json)", () => {
   }
 
   it("names the deciding entry", () => {
-    const compiled = rules(["match:octo-org/.*"], ["octo-org/payroll"]);
-    expect(evaluateScopeRules(compiled, scope("octo-org/payroll")).detail).toBe(
+    const compiled = compileRules(["match:octo-org/.*"], ["octo-org/payroll"]);
+    expect(evaluateScopeRules(compiled, scopeOf("octo-org/payroll")).detail).toBe(
       'denied_scopes entry "octo-org/payroll"',
     );
-    expect(evaluateScopeRules(compiled, scope("octo-org/app")).detail).toBe(
+    expect(evaluateScopeRules(compiled, scopeOf("octo-org/app")).detail).toBe(
       'allowed_scopes entry "match:octo-org/.*"',
     );
   });
@@ -194,36 +177,36 @@ describe("grant scope templates", () => {
 
   it("{repository} names only the caller's own repository", () => {
     const { template } = compileScopeTemplate("{repository}");
-    expect(template!.match(scope("octo-org/octo-repo"), claims)).toEqual({
+    expect(template!.match(scopeOf("octo-org/octo-repo"), claims)).toEqual({
       ok: true,
       expected: "octo-org/octo-repo",
     });
-    expect(template!.match(scope("octo-org/payroll"), claims).ok).toBe(false);
+    expect(template!.match(scopeOf("octo-org/payroll"), claims).ok).toBe(false);
   });
 
   it("{repository_owner} names only the caller's organisation, not its repositories", () => {
     const { template } = compileScopeTemplate("{repository_owner}");
-    expect(template!.match(scope("octo-org"), claims).ok).toBe(true);
-    expect(template!.match(scope("octo-org/octo-repo"), claims).ok).toBe(false);
+    expect(template!.match(scopeOf("octo-org"), claims).ok).toBe(true);
+    expect(template!.match(scopeOf("octo-org/octo-repo"), claims).ok).toBe(false);
   });
 
   it("a missing claim never matches", () => {
     const { template } = compileScopeTemplate("{enterprise}");
-    expect(template!.match(scope("octo-org"), claims)).toMatchObject({ ok: false });
-    expect(template!.match(scope("octo-org"), { ...claims, enterprise: "" }).ok).toBe(false);
+    expect(template!.match(scopeOf("octo-org"), claims)).toMatchObject({ ok: false });
+    expect(template!.match(scopeOf("octo-org"), { ...claims, enterprise: "" }).ok).toBe(false);
   });
 
   it("in match: templates a claim value is quoted, so it cannot add regex syntax", () => {
     const { template } = compileScopeTemplate("match:{repository_owner}/runner-.*");
-    expect(template!.match(scope("octo-org/runner-1"), claims).ok).toBe(true);
-    expect(template!.match(scope("octo-org/runner-1"), { repository_owner: ".*" }).ok).toBe(false);
-    expect(template!.match(scope("xocto-org/runner-1"), claims).ok).toBe(false);
+    expect(template!.match(scopeOf("octo-org/runner-1"), claims).ok).toBe(true);
+    expect(template!.match(scopeOf("octo-org/runner-1"), { repository_owner: ".*" }).ok).toBe(false);
+    expect(template!.match(scopeOf("xocto-org/runner-1"), claims).ok).toBe(false);
   });
 
   it("a claim value that does not make a valid scope never matches", () => {
     const { template } = compileScopeTemplate("{repository}");
-    expect(template!.match(scope("octo-org/x"), { repository: "octo-org/../x" }).ok).toBe(false);
-    expect(template!.match(scope("octo-org/x"), { repository: "octo-org/x" }).ok).toBe(true);
+    expect(template!.match(scopeOf("octo-org/x"), { repository: "octo-org/../x" }).ok).toBe(false);
+    expect(template!.match(scopeOf("octo-org/x"), { repository: "octo-org/x" }).ok).toBe(true);
   });
 
   it("refuses templates that can never be a scope", () => {

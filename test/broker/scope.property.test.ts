@@ -7,8 +7,9 @@ import {
   parseScope,
   runnersPath,
 } from "../../src/broker/index.js";
-import type { Scope, ScopeRules } from "../../src/broker/types.js";
+import type { Scope } from "../../src/broker/types.js";
 import { propertySettings } from "../helpers/property.js";
+import { compileRules, scopeOf } from "./scope-helpers.js";
 
 /**
  * Defect class 4 of issue 12: scope spellings that GitHub resolves to the same repository. GitHub
@@ -111,25 +112,6 @@ function entryNaming(scope: Canonical): fc.Arbitrary<string> {
   ];
   if (scope.kind === "repo") entries.push(anyCase(quoted(scope.owner)).map((owner) => `match:${owner}/.*`));
   return fc.oneof(...entries);
-}
-
-/** The parsed scope, or a test failure naming the problem. */
-function scopeOf(text: string): Scope {
-  const parsed = parseScope(text);
-  if (parsed.problem !== undefined) throw new Error(`${JSON.stringify(text)} was refused: ${parsed.problem}`);
-  return parsed.scope;
-}
-
-function compileRules(allow: string[], deny: string[]): ScopeRules {
-  const allowed = compileScopePatterns(allow, "allowed_scopes");
-  const denied = compileScopePatterns(deny, "denied_scopes");
-  expect([...allowed.problems, ...denied.problems]).toEqual([]);
-  return {
-    allow: allowed.patterns,
-    deny: denied.patterns,
-    allowOrigin: "allowed_scopes",
-    denyOrigin: "denied_scopes",
-  };
 }
 
 /** A scope with its spelling, two entries naming it, and unrelated entries to surround them. */
