@@ -285,7 +285,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    // 1xx answers are informational; Node answers the client's `Expect: 100-continue` itself.
+    // 1xx answers are informational; the gateway answers the client's `Expect: 100-continue` itself, once
+    // it admits the request (lib/expect-continue.ts).
     if (statusCode < 200) return true;
     if (this.clientGone) return false;
     this.resumeUpstream = resume;

@@ -24,7 +24,7 @@ export const hopByHopHeaders: ReadonlySet<string> = new Set([
 
 /**
  * Request headers never copied from the client. Beyond hop-by-hop: `host` (the upstream gets its own
- * name; the original goes in `X-Forwarded-Host`), `expect` (Node already answered `100-continue`),
+ * name; the original goes in `X-Forwarded-Host`), `expect` (the gateway answers `100-continue` itself),
  * `forwarded`, `x-real-ip` and every `x-forwarded-*` (a client must not be able to claim another address
  * or scheme; tollgate sets `X-Forwarded-*` itself), and `x-request-id` (replaced by ours). Each is
  * dropped in every spelling an upstream may read as it: any case, and `_` for `-`.

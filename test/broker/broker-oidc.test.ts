@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sendExpectingContinue } from "../helpers/expect-continue-client.js";
 import { devIssuerYaml } from "../helpers/gateway-harness.js";
 import { type BrokerHarness, startBrokerHarness } from "./broker-harness.js";
 
@@ -40,6 +41,24 @@ afterAll(async () => {
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 describe("authorization: oidc", () => {
+  it("invites a body (100 Continue) only once the caller is authenticated; a refusal closes the connection", async () => {
+    const body = Buffer.from(JSON.stringify({ scope: "octo-org/octo-repo" }));
+    const port = Number(new URL(broker.gateway.url).port);
+    const send = (headers: Record<string, string>) =>
+      sendExpectingContinue(
+        port,
+        "POST /register HTTP/1.1",
+        { "content-type": "application/json", ...headers },
+        body,
+      );
+    for (const headers of [{}, bearer("not-a-token")]) {
+      expect(await send(headers)).toEqual({ sawContinue: false, status: 401, closed: true });
+    }
+    // The twin: an authenticated caller is invited, sends the scope, and gets its token.
+    const admitted = await send(bearer(await broker.gateway.mint()));
+    expect(admitted).toMatchObject({ sawContinue: true, status: 200 });
+  });
+
   it("a workflow registers a runner for its own repository", async () => {
     const token = await broker.gateway.mint();
     const answer = await broker.call(
