@@ -264,6 +264,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly signal: AbortSignal | undefined,
   ) {
     res.on("close", this.onClientClose);
+    // A client whose connection is already over (it hung up, or Node answered its malformed body with
+    // 400 while the gateway was still deciding) will not close again: without this, the exchange would
+    // wait on the upstream, with nobody to answer, until the route's timeout.
+    const socket = res.socket;
+    if (res.destroyed || socket === null || socket.destroyed || socket.writableEnded) this.clientGone = true;
     if (signal !== undefined) {
       this.onSignal = () => this.cancel(signal.reason);
       if (signal.aborted) this.onSignal();

@@ -700,6 +700,49 @@ describe("forwarder: cancellation", () => {
     expect(resultOf(await nextOutcome())).toEqual({ status: 499, bytesIn: 0, bytesOut: 0 });
   });
 
+  it("does not forward at all when the client left before forwarding began, and reports 499", async () => {
+    // A client whose connection ended while the gateway was still deciding (its body was malformed and
+    // Node answered 400, or it hung up): forwarding then would hold an upstream request open with nobody
+    // to answer, until the route's timeout, and hold a graceful stop's pool close as long.
+    const upstream = holdingUpstream();
+    let upstreamRequests = 0;
+    const counting = await listen((req, res) => {
+      upstreamRequests += 1;
+      upstream.handler(req, res);
+    });
+    cleanups.push(counting.close);
+    const forwarder = createUpstreamForwarder();
+    cleanups.push(() => forwarder.close());
+    const route = testRoute({ upstream: new URL(counting.origin) });
+    const outcome = deferred<Outcome>();
+    const proxy = await listen((req, res) => {
+      req.socket.once("close", () => {
+        forwarder
+          .forward(req, res, route, {
+            path: "/late",
+            search: "",
+            requestId: "req-late",
+            clientIp: "127.0.0.1",
+            proto: "http",
+            consumedHeaders: [],
+          })
+          .then(
+            (result) => outcome.resolve({ result }),
+            (error: unknown) => outcome.resolve({ error }),
+          );
+      });
+    });
+    cleanups.push(proxy.close);
+    const client = request(`${proxy.origin}/late`, { method: "POST", agent: false });
+    client.on("error", () => {});
+    client.write("partial body");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    client.destroy();
+    expect(resultOf(await outcome.promise)).toMatchObject({ status: 499, bytesOut: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(upstreamRequests).toBe(0);
+  });
+
   it("lets the upstream finish when the client stays (twin of the abort case)", async () => {
     const upstream = holdingUpstream();
     const { proxyUrl, nextOutcome } = await setup(upstream.handler);
