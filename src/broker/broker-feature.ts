@@ -7,13 +7,13 @@ import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index
 import { admitBody } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
-import { extractToken } from "../server/extract-token.js";
+import { extractToken } from "../pipeline/extract-token.js";
 import type {
   FeatureContext,
   FeatureDependencies,
   FeatureFactory,
   GatewayFeature,
-} from "../server/feature.js";
+} from "../pipeline/feature.js";
 import { createSingleFlight, createStateStore } from "../store/index.js";
 import { readBrokerCredential } from "./credentials.js";
 import { createGitHubApi } from "./github-api.js";
@@ -71,7 +71,9 @@ type CredentialState = "checking" | "ok" | "rejected" | "unreachable";
  * @example
  * startGateway(config, { features: [createBrokerFeatureFactory({ retryBaseMs: 10 })] });
  */
-export function createBrokerFeatureFactory(options: BrokerFeatureOptions = {}): FeatureFactory {
+export function createBrokerFeatureFactory(
+  options: BrokerFeatureOptions = {},
+): FeatureFactory<BrokerFeatureConfig> {
   return async (config, dependencies) => {
     const broker = config.compiledBroker;
     if (broker === undefined) return undefined;
@@ -80,11 +82,24 @@ export function createBrokerFeatureFactory(options: BrokerFeatureOptions = {}): 
 }
 
 /** The broker feature with default settings, as listed in the server's built-in features. */
-export const createBrokerFeature: FeatureFactory = createBrokerFeatureFactory();
+export const createBrokerFeature: FeatureFactory<BrokerFeatureConfig> = createBrokerFeatureFactory();
+
+/** What the broker reads of the compiled configuration: its own section and the shared store. */
+export interface BrokerFeatureConfig {
+  /** Present exactly when a `broker` section (or the environment-only mode) configures the broker. */
+  readonly compiledBroker?: CompiledBroker;
+  readonly store: StoreSettings;
+}
+
+/** `store` of the configuration: where state shared between instances lives. */
+export interface StoreSettings {
+  readonly kind: "memory" | "redis";
+  readonly url?: string;
+}
 
 async function buildBroker(
   broker: CompiledBroker,
-  storeSettings: { readonly kind: "memory" | "redis"; readonly url?: string },
+  storeSettings: StoreSettings,
   dependencies: FeatureDependencies,
   options: BrokerFeatureOptions,
 ): Promise<GatewayFeature> {

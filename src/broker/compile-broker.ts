@@ -1,6 +1,6 @@
-import type { RawBroker } from "../config/index.js";
 import { parseDuration } from "../lib/duration.js";
 import type { AccessRule } from "../policy/types.js";
+import type { RawBroker } from "./broker-schema.js";
 import { compileScopeTemplate, createGrant } from "./grants.js";
 import { compileScopePatterns, splitScopeList } from "./scope-rules.js";
 import type { CompiledBroker, CompiledGrant, ScopeListOrigin, ScopePattern } from "./types.js";

@@ -14,10 +14,10 @@ import {
   validateAlgorithms,
 } from "../oidc/index.js";
 import { type AccessRule, type CompiledPolicy, compilePolicy, policyWarnings } from "../policy/index.js";
-import { type CompiledTunnel, parseDestinationPattern, tunnelDefaults } from "../tunnel/index.js";
+import { compileTunnel } from "../tunnel/tunnel-schema.js";
 import { formatPath, type PathSegments, parsePath } from "./config-path.js";
 import { deepFreeze } from "./deep-freeze.js";
-import type { RawConfig, RawIssuer, RawRoute, RawTunnel } from "./schema.js";
+import type { RawConfig, RawIssuer, RawRoute } from "./schema.js";
 import { closestMatch } from "./suggest.js";
 import type { CompiledConfig, CompiledRoute, ConfigWarning } from "./types.js";
 import type { Finding } from "./zod-issues.js";
@@ -138,9 +138,7 @@ export function compileValidated(
     verifier,
     policies,
     routes: routes.map((route) => route()),
-    tunnels: structuredClone(raw.tunnels ?? []),
     compiledTunnels: listOf(raw.tunnels).map((tunnel, index) => compileTunnel(tunnel, tunnelAccess[index]!)),
-    ...(raw.broker === undefined ? {} : { broker: structuredClone(raw.broker) }),
     ...(compiledBroker === undefined ? {} : { compiledBroker }),
     audit: {
       sink: raw.audit?.sink ?? configDefaults.auditSink,
@@ -298,24 +296,6 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
     forwardClaims: [...new Set(route.forward_claims ?? [])],
     authHeader: route.auth_header ?? configDefaults.authHeader,
     access,
-  };
-}
-
-/**
- * A tunnel ready to serve: destinations compiled by the tunnel feature's parser (the schema already
- * reported every pattern it refuses, so each parses here) and durations in milliseconds.
- */
-function compileTunnel(tunnel: RawTunnel, access: AccessRule): CompiledTunnel {
-  return {
-    name: tunnel.name,
-    destinations: tunnel.destinations.flatMap((text) => {
-      const parsed = parseDestinationPattern(text);
-      return "pattern" in parsed ? [parsed.pattern] : [];
-    }),
-    access,
-    idleTimeoutMs: durationOr(tunnel.idle_timeout, tunnelDefaults.idleTimeoutMs),
-    maxLifetimeMs: durationOr(tunnel.max_lifetime, tunnelDefaults.maxLifetimeMs),
-    connectTimeoutMs: durationOr(tunnel.connect_timeout, tunnelDefaults.connectTimeoutMs),
   };
 }
 

@@ -1,7 +1,18 @@
 import { z } from "zod";
+import { brokerSchema } from "../broker/broker-schema.js";
 import { parseDuration } from "../lib/duration.js";
+import {
+  duration,
+  durationTypeMessage,
+  type FieldProblem,
+  name,
+  nameMessage,
+  namePattern,
+  policyList,
+  withCheck,
+} from "../lib/schema-fields.js";
 import type { RawMatcher } from "../policy/types.js";
-import { parseDestinationPattern } from "../tunnel/index.js";
+import { tunnelSchema } from "../tunnel/tunnel-schema.js";
 
 /**
  * The one schema of `tollgate.yaml`. It validates the shape of every section (field-local rules such as
@@ -13,80 +24,15 @@ import { parseDestinationPattern } from "../tunnel/index.js";
  * reporter uses the first example to write the `fix` of a wrong value.
  */
 
-/** Names of routes, policies, issuers and tunnels: they appear in logs, metrics labels and audit events. */
-const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const nameMessage = "must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit";
-
-/** Same grammar as `parseDuration`; kept here too so the JSON Schema carries it as `pattern`. */
-const durationPattern = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-
-/**
- * Message of a duration written as something other than a string. The problem reporter recognises it to
- * suggest the quoted form (`30` → `"30s"`), since a bare number has no unit and would be a guess.
- */
-export const durationTypeMessage = 'must be a duration string with a unit, such as "30s", "10m" or "1h30m"';
+// Re-exported: the problem reporter and `config/index.ts` read them from here.
+export { brokerActions } from "../broker/broker-schema.js";
+export { durationTypeMessage };
 
 /** HTTP methods a route may restrict itself to. CONNECT belongs to tunnels; TRACE is never forwarded. */
 export const routeMethods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
 
-/** Broker actions a grant may allow. */
-export const brokerActions = ["register", "remove", "jitconfig"] as const;
-
 /** `forward_claims` entries become `Tollgate-Claim-<name>` headers, so they must be header-token safe. */
 const claimNamePattern = /^[A-Za-z0-9_.-]+$/;
-
-function name(description: string, example: string) {
-  return z
-    .string()
-    .regex(namePattern, { message: nameMessage })
-    .describe(description)
-    .meta({ examples: [example] });
-}
-
-function duration(description: string, example: string, options: { positive?: boolean } = {}) {
-  return (
-    z
-      .string({ error: (issue) => (issue.input === undefined ? undefined : durationTypeMessage) })
-      .regex(durationPattern, { message: durationTypeMessage })
-      // Unparsable text is reported by the pattern above; this only judges what it would parse to.
-      .refine((text) => !options.positive || (parseDuration(text) ?? 1) > 0, {
-        message: "must be longer than 0s",
-      })
-      .describe(description)
-      .meta({ examples: [example] })
-  );
-}
-
-function policyList(description: string) {
-  return z
-    .array(name("A policy name (a key of `policies`).", "org-ci"))
-    .describe(description)
-    .meta({
-      examples: [["org-ci"]],
-    });
-}
-
-/** A problem found by a field-local check: the message and, when one is obvious, the fix. */
-interface FieldProblem {
-  message: string;
-  fix?: string;
-}
-
-function withCheck<T extends z.ZodType<string>>(
-  schema: T,
-  check: (value: string) => FieldProblem | undefined,
-): T {
-  return schema.superRefine((value, ctx) => {
-    const problem = check(value);
-    if (problem) {
-      ctx.addIssue({
-        code: "custom",
-        message: problem.message,
-        ...(problem.fix === undefined ? {} : { params: { fix: problem.fix } }),
-      });
-    }
-  }) as unknown as T;
-}
 
 /**
  * An upstream is an origin plus an optional base path. Credentials are refused because tollgate would send
@@ -135,20 +81,6 @@ function checkHost(value: string): FieldProblem | undefined {
   return undefined;
 }
 
-function checkHttpUrl(value: string): FieldProblem | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return { message: "must be an http(s) URL" };
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return { message: "must be an http(s) URL" };
-  if (url.username !== "" || url.password !== "") {
-    return { message: "must not contain credentials", fix: "credentials come from the environment" };
-  }
-  return undefined;
-}
-
 function checkRedisUrl(value: string): FieldProblem | undefined {
   let url: URL;
   try {
@@ -166,11 +98,6 @@ function checkRedisUrl(value: string): FieldProblem | undefined {
  * `host:port`, `*.glob:port`, `ip:port` or `cidr:port`, with a port or port range: compiled by the tunnel
  * feature's own parser, so what `check` accepts is exactly what the gateway matches.
  */
-function checkDestination(value: string): FieldProblem | undefined {
-  const parsed = parseDestinationPattern(value);
-  return "problem" in parsed ? parsed.problem : undefined;
-}
-
 /**
  * A claim matcher: a scalar (exact, numbers and booleans compared as strings), a list (any of), `{glob}`,
  * `{regex}` (RE2, whole value) or `{not}`. Recursive, so it is registered with an id and appears once in
@@ -320,110 +247,6 @@ const routeSchema = z
       .optional(),
   })
   .describe("A reverse-proxy route to a private upstream.");
-
-const tunnelSchema = z
-  .strictObject({
-    name: name("Name of the tunnel (logs, metrics, audit events).", "databases"),
-    destinations: z
-      .array(
-        withCheck(
-          z
-            .string()
-            .describe(
-              "`host:port`, `*.glob.host:port`, `ip:port`, `cidr:port` or `[ipv6/len]:port`; the port may be a range (`8000-8099`).",
-            )
-            .meta({ examples: ["db.internal:5432"] }),
-          checkDestination,
-        ),
-      )
-      .min(1, { message: "must list at least one destination" })
-      .describe(
-        "Destinations a CONNECT may reach: host names, globs on host names, CIDR ranges, each with a port.",
-      )
-      .meta({ examples: [["db.internal:5432", "*.build.internal:443", "10.20.0.0/16:22"]] }),
-    allow: policyList("Policies that may open this tunnel (required; nothing is allowed by default)."),
-    deny: policyList("Policies refused before `allow` is considered (deny wins).").optional(),
-    idle_timeout: duration(
-      "A tunnel with no byte in either direction for this long is closed. Default: 10m.",
-      "10m",
-      { positive: true },
-    ).optional(),
-    max_lifetime: duration("A tunnel is closed this long after it opened, busy or not. Default: 6h.", "6h", {
-      positive: true,
-    }).optional(),
-    connect_timeout: duration(
-      "Time to resolve the destination's name and connect to it; beyond it the caller gets 504. Default: 10s.",
-      "10s",
-      { positive: true },
-    ).optional(),
-  })
-  .describe(
-    "An HTTP CONNECT tunnel (and forward proxy for http:// URLs) to allow-listed private destinations.",
-  );
-
-const grantSchema = z
-  .strictObject({
-    allow: policyList("Policies this grant applies to (required)."),
-    deny: policyList("Policies refused before `allow` is considered (deny wins).").optional(),
-    actions: z
-      .array(z.enum(brokerActions))
-      .min(1, { message: "must list at least one action" })
-      .describe("Broker endpoints the caller may use: register, remove, jitconfig.")
-      .meta({ examples: [["register", "remove", "jitconfig"]] }),
-    scopes: z
-      .array(z.string().min(1, { message: "must not be empty" }))
-      .min(1, { message: "must list at least one scope" })
-      .describe(
-        "Scopes the caller may ask for: a literal (`org`, `org/repo`, `enterprise:slug`), `match:<RE2>`, with claims in braces (`{repository}`) replaced by the caller's own.",
-      )
-      .meta({ examples: [["{repository}"]] }),
-  })
-  .describe("Which callers may use which broker actions on which scopes.");
-
-const brokerSchema = z
-  .strictObject({
-    authorization: z
-      .enum(["oidc", "none"])
-      .describe(
-        "`oidc`: callers present a token and a grant must allow the action and scope. `none`: the platform in front authorizes (tollgate warns). Default: oidc.",
-      )
-      .optional(),
-    github: z
-      .strictObject({
-        api_url: withCheck(
-          z
-            .string()
-            .describe(
-              "GitHub API base URL (GHES: https://HOST/api/v3). GITHUB_API_URL overrides. Default: https://api.github.com.",
-            )
-            .meta({ examples: ["https://api.github.com"] }),
-          checkHttpUrl,
-        ).optional(),
-        timeout: duration(
-          "Deadline of one GitHub API call, connection included; idempotent calls are retried at most twice. Default: 10s.",
-          "10s",
-          { positive: true },
-        ).optional(),
-      })
-      .describe(
-        "The GitHub API. Credentials come only from the environment: GITHUB_TOKEN, or GITHUB_APP_ID + GITHUB_APP_PRIVATE_KEY (+ GITHUB_APP_INSTALLATION_ID), or their *_FILE forms.",
-      )
-      .optional(),
-    allowed_scopes: z
-      .array(z.string().min(1, { message: "must not be empty" }))
-      .describe(
-        "Scopes the broker serves at all: literals or `match:<RE2>`. ALLOWED_SCOPES overrides. Default: none.",
-      )
-      .meta({ examples: [["octo-org", "match:octo-org/.*"]] })
-      .optional(),
-    denied_scopes: z
-      .array(z.string().min(1, { message: "must not be empty" }))
-      .describe("Scopes always refused (deny wins): literals or `match:<RE2>`. DENIED_SCOPES overrides.")
-      .meta({ examples: [["octo-org/payroll"]] })
-      .optional(),
-    grants: z.array(grantSchema).describe("With `authorization: oidc`: who may do what.").optional(),
-  })
-  .describe("The runner token broker (registration, removal and JIT runner configs).");
 
 /** The schema of the whole file. */
 export const configSchema = z
@@ -614,9 +437,9 @@ export const configSchema = z
 export type RawConfig = z.output<typeof configSchema>;
 /** One `routes[]` entry as written. */
 export type RawRoute = NonNullable<RawConfig["routes"]>[number];
-/** One `tunnels[]` entry as validated; `CompiledConfig.tunnels` holds these for the tunnel feature. */
-export type RawTunnel = NonNullable<RawConfig["tunnels"]>[number];
-/** The `broker` section as validated; `CompiledConfig.broker` holds it for the broker feature. */
-export type RawBroker = NonNullable<RawConfig["broker"]>;
+/** The `broker` section as validated (its schema and compiler are the broker's own). */
+export type { RawBroker } from "../broker/broker-schema.js";
+/** One `tunnels[]` entry as validated (its schema and compiler are the tunnel feature's own). */
+export type { RawTunnel } from "../tunnel/tunnel-schema.js";
 /** One `issuers[]` entry as written. */
 export type RawIssuer = NonNullable<RawConfig["issuers"]>[number];

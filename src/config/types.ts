@@ -1,28 +1,11 @@
 import type { CompiledBroker } from "../broker/types.js";
 import type { IssuerSettings, VerifierSettings } from "../oidc/types.js";
-import type { AccessRule, CompiledPolicy, PolicyWarning } from "../policy/types.js";
+import type { CompiledPolicy, PolicyWarning } from "../policy/types.js";
+import type { CompiledRoute } from "../proxy/types.js";
 import type { CompiledTunnel } from "../tunnel/types.js";
 
-/** A route after compilation: upstream parsed, methods upper-cased, policies resolved. Frozen. */
-export interface CompiledRoute {
-  readonly name: string;
-  /** Always starts with `/`. Longest prefix wins. */
-  readonly pathPrefix: string;
-  /** Lower-case host (without port) the request's Host must equal, when set. */
-  readonly host?: string;
-  /** Upper-case methods; undefined means any method. */
-  readonly methods?: ReadonlySet<string>;
-  /** `http:` or `https:` origin plus optional base path. */
-  readonly upstream: URL;
-  readonly stripPrefix: boolean;
-  /** Whole-exchange timeout for headers from upstream (ms). */
-  readonly timeoutMs: number;
-  /** Claims sent upstream as `Tollgate-Claim-<name>` headers. */
-  readonly forwardClaims: readonly string[];
-  /** Where the token is read from: `Gateway-Authorization` only, or also `Authorization`. */
-  readonly authHeader: "gateway-authorization" | "authorization";
-  readonly access: AccessRule;
-}
+// The compiled route is the reverse proxy's contract, as tunnels' and the broker's are theirs.
+export type { CompiledRoute } from "../proxy/types.js";
 
 /** The configuration after validation and compilation: everything request handling needs, frozen. */
 export interface CompiledConfig {
@@ -36,12 +19,8 @@ export interface CompiledConfig {
   readonly verifier: VerifierSettings;
   readonly policies: ReadonlyMap<string, CompiledPolicy>;
   readonly routes: readonly CompiledRoute[];
-  /** Validated raw `tunnels` section, as written (the tunnel feature serves `compiledTunnels`). */
-  readonly tunnels: readonly unknown[];
   /** `tunnels` compiled: destination patterns parsed, policies resolved, timeouts in ms. */
   readonly compiledTunnels: readonly CompiledTunnel[];
-  /** Validated raw `broker` section, as written in the file (environment overrides not applied). */
-  readonly broker?: unknown;
   /**
    * The `broker` section compiled: `GITHUB_API_URL`, `ALLOWED_SCOPES` and `DENIED_SCOPES` applied, scope
    * lists and grants built. Present exactly when `broker` is; this is what the broker feature serves.

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
-import type { CompiledRoute } from "../config/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
 import { peerAddress } from "./client-address.js";
@@ -11,6 +10,7 @@ import {
   clientResponseHeadersFromRaw,
   upstreamRequestHeaders,
 } from "./headers.js";
+import type { CompiledRoute } from "./types.js";
 
 /** Per-request facts the server hands to {@link UpstreamForwarder.forward}. */
 export interface ForwardContext {

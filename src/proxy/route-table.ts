@@ -1,4 +1,4 @@
-import type { CompiledRoute } from "../config/types.js";
+import type { CompiledRoute } from "./types.js";
 
 /** Finds the route for a request; built once per configuration, queried per request. */
 export interface RouteTable {

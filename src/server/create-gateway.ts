@@ -13,6 +13,8 @@ import { admitBody, awaitContinue, isAwaitingContinue } from "../lib/expect-cont
 import { sha256Hex } from "../lib/sha256.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
+import { extractToken } from "../pipeline/extract-token.js";
+import type { GatewayFeature } from "../pipeline/feature.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { AccessRule, DecisionSummary } from "../policy/types.js";
 import {
@@ -22,8 +24,6 @@ import {
   normalizeRequestPath,
   upstreamPathFor,
 } from "../proxy/index.js";
-import { extractToken } from "./extract-token.js";
-import type { GatewayFeature } from "./feature.js";
 import { listenOn } from "./listen-on.js";
 
 /** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
@@ -180,7 +180,6 @@ export function createGateway(options: GatewayOptions): Gateway {
       requestId: randomUUID(),
       clientIp: clientAddress(req, config.server.trustProxy),
       startedMs: clock(),
-      config,
       verifier,
       auditLog,
       logger,
@@ -213,7 +212,6 @@ export function createGateway(options: GatewayOptions): Gateway {
           requestId,
           clientIp,
           startedMs: started,
-          config,
           verifier,
           auditLog,
           logger,

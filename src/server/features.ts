@@ -1,6 +1,10 @@
 import { createBrokerFeature } from "../broker/index.js";
+import type { CompiledConfig } from "../config/types.js";
+import type { FeatureFactory as FactoryOf } from "../pipeline/feature.js";
 import { tunnelFeature } from "../tunnel/index.js";
-import type { FeatureFactory } from "./feature.js";
+
+/** A feature factory as the server calls it: with the whole compiled configuration. */
+export type FeatureFactory = FactoryOf<CompiledConfig>;
 
 /**
  * The built-in features, in the order they are asked to claim a request. Each feature folder exports

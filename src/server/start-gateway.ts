@@ -10,8 +10,9 @@ import { type Clock, systemClock } from "../lib/clock.js";
 import { createMetrics } from "../metrics/metrics.js";
 import { createTokenVerifier } from "../oidc/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
+import type { GatewayFeature } from "../pipeline/feature.js";
 import { createGateway, type Gateway, type TlsMaterial } from "./create-gateway.js";
-import type { FeatureFactory, GatewayFeature } from "./feature.js";
+import type { FeatureFactory } from "./features.js";
 import { builtInFeatures } from "./features.js";
 
 /** Everything `serve` (and `dev`, and the integration tests) run: the parts wired together. */

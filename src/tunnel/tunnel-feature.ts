@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { AuditEvent } from "../audit/types.js";
-import type { CompiledConfig } from "../config/types.js";
 import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
 import { admitBody } from "../lib/expect-continue.js";
 import type {
@@ -10,7 +9,7 @@ import type {
   FeatureDependencies,
   FeatureFactory,
   GatewayFeature,
-} from "../server/feature.js";
+} from "../pipeline/feature.js";
 import { type AdmissionParts, admit } from "./admission.js";
 import { parseAuthority } from "./destination-check.js";
 import { type DialAddress, systemDial, systemLookup } from "./dial.js";
@@ -40,13 +39,20 @@ const connectEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
  * @example
  * startGateway(config, { features: [createTunnelFeatureFactory({ lookup: fakeResolver })] });
  */
-export function createTunnelFeatureFactory(options: TunnelFeatureOptions = {}): FeatureFactory {
+export function createTunnelFeatureFactory(
+  options: TunnelFeatureOptions = {},
+): FeatureFactory<TunnelFeatureConfig> {
   return (config, dependencies) =>
     config.compiledTunnels.length === 0 ? undefined : createTunnelFeature(config, dependencies, options);
 }
 
 /** The built-in tunnel feature (system resolver), as `builtInFeatures` lists it. */
-export const tunnelFeature: FeatureFactory = createTunnelFeatureFactory();
+export const tunnelFeature: FeatureFactory<TunnelFeatureConfig> = createTunnelFeatureFactory();
+
+/** What the tunnel feature reads of the compiled configuration: its tunnels, compiled. */
+export interface TunnelFeatureConfig {
+  readonly compiledTunnels: readonly CompiledTunnel[];
+}
 
 /**
  * CONNECT tunnels and absolute-form forward proxying to allow-listed destinations. Every request goes
@@ -55,7 +61,7 @@ export const tunnelFeature: FeatureFactory = createTunnelFeatureFactory();
  * `tunnel.open` and, when it ends, `tunnel.close` with bytes both ways, duration and why it closed.
  */
 export function createTunnelFeature(
-  config: CompiledConfig,
+  config: TunnelFeatureConfig,
   dependencies: FeatureDependencies,
   options: TunnelFeatureOptions = {},
 ): GatewayFeature {

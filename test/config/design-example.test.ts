@@ -38,20 +38,14 @@ describe("the DESIGN.md example", () => {
     expect(route.access.deny).toEqual([]);
   });
 
-  it("keeps the validated tunnels and broker sections for their features", () => {
+  it("compiles the tunnels and broker sections for their features", () => {
     const config = result.config!;
-    expect(config.tunnels).toEqual([
-      {
-        name: "databases",
-        destinations: ["db.internal:5432", "*.build.internal:443", "10.20.0.0/16:22"],
-        allow: ["main-deploys"],
-      },
+    expect(config.compiledTunnels.map((tunnel) => [tunnel.name, tunnel.destinations.length])).toEqual([
+      ["databases", 3],
     ]);
-    expect(config.broker).toMatchObject({
-      authorization: "oidc",
-      github: { api_url: "https://api.github.com" },
-      grants: [{ allow: ["org-ci"], actions: ["register", "remove", "jitconfig"], scopes: ["{repository}"] }],
-    });
+    expect(config.compiledTunnels[0]!.access.allow.map((policy) => policy.name)).toEqual(["main-deploys"]);
+    expect(config.compiledBroker).toMatchObject({ authorization: "oidc", apiUrl: "https://api.github.com" });
+    expect(config.compiledBroker!.grants).toHaveLength(1);
   });
 
   it("applies the documented defaults", () => {

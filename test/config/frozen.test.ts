@@ -19,9 +19,9 @@ describe("the compiled configuration is frozen", () => {
       (config.verifier as { maxTokenBytes: number }).maxTokenBytes = 1;
     }).toThrow(TypeError);
     expect(() => (route.access.allow as unknown[]).pop()).toThrow(TypeError);
-    expect(() => ((config.tunnels[0] as { allow: string[] }).allow as string[]).push("x")).toThrow(TypeError);
+    expect(() => (config.compiledTunnels[0]!.destinations as unknown[]).push({})).toThrow(TypeError);
     expect(() => {
-      (config.broker as { authorization: string }).authorization = "none";
+      (config.compiledBroker as { authorization: string }).authorization = "none";
     }).toThrow(TypeError);
   });
 

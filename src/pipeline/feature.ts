@@ -2,17 +2,18 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { AuditLog, Redactor } from "../audit/types.js";
-import type { CompiledConfig } from "../config/types.js";
 import type { Clock } from "../lib/clock.js";
 import type { TokenVerifier } from "../oidc/types.js";
 
-/** What a feature gets for one request or CONNECT: identity of the request and the shared parts. */
+/**
+ * What a feature gets for one request or CONNECT: identity of the request and the shared parts it reads.
+ * A feature's own configuration comes to its factory, once per (re)load, not with every request.
+ */
 export interface FeatureContext {
   readonly requestId: string;
   readonly clientIp: string;
   /** `clock()` when the request arrived. */
   readonly startedMs: number;
-  readonly config: CompiledConfig;
   readonly verifier: TokenVerifier;
   readonly auditLog: AuditLog;
   readonly logger: Logger;
@@ -63,11 +64,13 @@ export interface FeatureDependencies {
 }
 
 /**
- * Builds a feature from the configuration, or returns `undefined` when the configuration does not use
- * it. May throw a `TollgateError("TG_CONFIG_INVALID")` for problems only visible at start-up
- * (an unreadable credential file).
+ * Builds a feature from the part of the compiled configuration it reads (`Config`: each feature names
+ * its own, so this contract does not depend on `config/`, which composes the features' sections), or
+ * returns `undefined` when the configuration does not use it. May throw a
+ * `TollgateError("TG_CONFIG_INVALID")` for problems only visible at start-up (an unreadable credential
+ * file). The server hands every factory the whole `CompiledConfig`, which has every feature's part.
  */
-export type FeatureFactory = (
-  config: CompiledConfig,
+export type FeatureFactory<Config> = (
+  config: Config,
   dependencies: FeatureDependencies,
 ) => GatewayFeature | undefined | Promise<GatewayFeature | undefined>;
