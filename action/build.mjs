@@ -22,7 +22,7 @@ export async function buildAction(outdir = resolve(root, "action/dist")) {
     outdir,
     bundle: true,
     platform: "node",
-    target: "node20",
+    target: "node24",
     format: "esm",
     splitting: true,
     chunkNames: "chunk-[hash]",

@@ -41,13 +41,13 @@ describe("action/dist", () => {
     for (const specifier of imports) expect(specifier).toMatch(/^(node:|\.\/chunk-)/);
   });
 
-  it("action.yml runs the bundle on node20 with a post step, and declares the inputs the code reads", async () => {
+  it("action.yml runs the bundle on node24 with a post step, and declares the inputs the code reads", async () => {
     const action = parse(await readFile(join(root, "action.yml"), "utf8")) as {
       runs: { using: string; main: string; post: string };
       inputs: Record<string, unknown>;
     };
     expect(action.runs).toEqual({
-      using: "node20",
+      using: "node24",
       main: "action/dist/main.mjs",
       post: "action/dist/post.mjs",
     });
