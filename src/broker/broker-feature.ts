@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
-import { identityFromClaims } from "../audit/index.js";
 import type { AuditEvent, AuditEventName } from "../audit/types.js";
 import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
 // The leaf module, not server/index.js: server/ imports this folder for its feature list.
 import { admitBody } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
+import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import type {
   FeatureContext,
@@ -14,6 +14,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
+import { sendJson } from "../pipeline/send-json.js";
 import { createSingleFlight, createStateStore } from "../store/index.js";
 import { readBrokerCredential } from "./credentials.js";
 import { createGitHubApi } from "./github-api.js";
@@ -276,7 +277,10 @@ async function buildBroker(
     try {
       const answer = await serve(action, req, res, context, event);
       event.status = answer.status;
-      sendJson(res, answer.status, answer.body, context.requestId);
+      sendJson(res, answer.status, answer.body, {
+        "cache-control": "no-store",
+        "x-request-id": context.requestId,
+      });
     } catch (error) {
       const response = toErrorResponse(error, context.requestId);
       if (event.decision === "allow") event.decision = "error";
@@ -308,17 +312,10 @@ async function buildBroker(
     if (broker.authorization === "oidc") {
       const extracted = extractToken(req.headers, true);
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
-      try {
-        verified = await context.verifier.verify(extracted.token);
-      } catch (error) {
-        // The hash of an unverified token still correlates a caller's attempts.
-        event.event = "auth.denied";
-        event.token_sha256 = sha256Hex(extracted.token);
-        throw error;
-      }
-      event.token_sha256 = verified.tokenSha256;
-      event.token_cached = verified.cached;
-      event.identity = identityFromClaims(verified.claims);
+      const authentication = await authenticate(context.verifier, extracted.token);
+      auditAuthentication(event, authentication);
+      if (!authentication.ok) throw authentication.error;
+      verified = authentication.verified;
     }
 
     // The scope is in the body, so the body is invited once the caller is authenticated (or, in
@@ -370,17 +367,6 @@ async function buildBroker(
       failedChecks = 0;
     }
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, requestId: string): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(text),
-    "cache-control": "no-store",
-    "x-request-id": requestId,
-  });
-  res.end(text);
 }
 
 /** The password of a `redis://user:password@host` URL (decoded), or `""`. */

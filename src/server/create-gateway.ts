@@ -4,17 +4,18 @@ import { createServer as createTlsServer, type Server as TlsServer } from "node:
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { deciderConditions, identityFromClaims } from "../audit/index.js";
+import { deciderConditions } from "../audit/index.js";
 import type { AuditEvent, AuditLog } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { TollgateError, toErrorResponse } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { admitBody, awaitContinue, isAwaitingContinue } from "../lib/expect-continue.js";
-import { sha256Hex } from "../lib/sha256.js";
 import type { Metrics } from "../metrics/metrics.js";
-import type { TokenVerifier, VerifiedToken } from "../oidc/types.js";
+import type { TokenVerifier } from "../oidc/types.js";
+import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import type { GatewayFeature } from "../pipeline/feature.js";
+import { sendJson } from "../pipeline/send-json.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { AccessRule, DecisionSummary } from "../policy/types.js";
 import {
@@ -275,25 +276,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       const extracted = extractToken(req.headers, route.authHeader === "authorization");
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
       presentedToken = extracted.token;
-      let verified: VerifiedToken;
-      try {
-        verified = await verifier.verify(extracted.token, req.socket);
-      } catch (error) {
-        // The hash of an unverified token is still useful to correlate a caller's attempts.
-        event.token_sha256 = sha256Hex(extracted.token);
-        event.event = "auth.denied";
-        throw error;
-      }
-      event.token_sha256 = verified.tokenSha256;
-      event.token_cached = verified.cached;
-      const memo = callerMemoFor(verified.claims);
-      event.identity = memo.identity;
+      const authentication = await authenticate(verifier, extracted.token, req.socket);
+      auditAuthentication(event, authentication);
+      if (!authentication.ok) throw authentication.error;
+      const { verified } = authentication;
+      const decisions = decisionsFor(verified.claims);
 
       // The trace-free evaluation runs once per caller and rule; the traced one only to explain a denial.
-      let decision = memo.decisions.get(route.access);
+      let decision = decisions.get(route.access);
       if (decision === undefined) {
         decision = decide(route.access, { issuer: verified.issuer, claims: verified.claims });
-        memo.decisions.set(route.access, decision);
+        decisions.set(route.access, decision);
       }
       event.policy = decision.policy;
       if (!decision.allow) {
@@ -417,26 +410,19 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** What is derived from a verified claim set once and reused by every request that presents it. */
-interface CallerMemo {
-  /** The audit identity; the same object each time, so the audit log serialises it once. */
-  readonly identity: AuditEvent["identity"];
-  /** Policy evaluation is pure: the same claims against the same compiled rule always decide alike. */
-  readonly decisions: Map<AccessRule, DecisionSummary>;
-}
+// Policy evaluation is pure: the same claims against the same compiled rule always decide alike. Keyed by
+// the verified token's frozen claims object, which the verified-token cache hands out again on every hit:
+// a repeated token costs no policy evaluation. Entries go with the claims when the cache drops them; a
+// reload brings new rule objects, so old decisions are never reused.
+const decisionMemos = new WeakMap<object, Map<AccessRule, DecisionSummary>>();
 
-// Keyed by the verified token's frozen claims object, which the verified-token cache hands out again on
-// every hit: a repeated token costs neither policy evaluation nor identity extraction. Entries go with the
-// claims when the cache drops them; a reload brings new rule objects, so old decisions are never reused.
-const callerMemos = new WeakMap<object, CallerMemo>();
-
-function callerMemoFor(claims: Readonly<Record<string, unknown>>): CallerMemo {
-  let memo = callerMemos.get(claims);
-  if (memo === undefined) {
-    memo = { identity: identityFromClaims(claims), decisions: new Map() };
-    callerMemos.set(claims, memo);
+function decisionsFor(claims: Readonly<Record<string, unknown>>): Map<AccessRule, DecisionSummary> {
+  let decisions = decisionMemos.get(claims);
+  if (decisions === undefined) {
+    decisions = new Map();
+    decisionMemos.set(claims, decisions);
   }
-  return memo;
+  return decisions;
 }
 
 const consumedGateway = ["gateway-authorization"] as const;
@@ -451,29 +437,19 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(", ") : value;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
 function sendError(res: ServerResponse, error: unknown, requestId: string): { code: string; status: number } {
   const response = toErrorResponse(error, requestId);
   if (res.headersSent) {
     // The upstream answer was already streaming; the only honest signal left is to cut the connection.
     res.destroy();
   } else {
-    const text = JSON.stringify(response.body);
-    res.writeHead(response.status, {
+    sendJson(res, response.status, response.body, {
       ...response.headers,
       // The client still holds back the body it asked to send: the connection cannot carry another request.
       ...(isAwaitingContinue(res) ? { connection: "close" } : {}),
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(text),
       "x-request-id": requestId,
       "cache-control": "no-store",
     });
-    res.end(text);
   }
   return { code: response.body.error.code, status: response.status };
 }

@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
-import { deciderConditions, identityFromClaims } from "../audit/index.js";
+import { deciderConditions } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
-import { sha256Hex } from "../lib/sha256.js";
 import type { TokenVerifier } from "../oidc/types.js";
+import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
 import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
@@ -56,13 +56,11 @@ export async function admit(
       headers: proxyAuthHeaders,
     });
   }
-  let verified: Awaited<ReturnType<TokenVerifier["verify"]>>;
-  try {
-    verified = await parts.verifier.verify(credential.token);
-  } catch (error) {
-    // The hash of an unverified token still correlates a caller's attempts.
-    event.event = "auth.denied";
-    event.token_sha256 = sha256Hex(credential.token);
+  const authentication = await authenticate(parts.verifier, credential.token);
+  auditAuthentication(event, authentication);
+  if (!authentication.ok) {
+    const { error } = authentication;
+    // On the proxy port a bad token is 407 with Proxy-Authenticate; the audit keeps the token's own code.
     if (isTollgateError(error) && error.status === 401) {
       event.reason = error.code;
       throw new TollgateError("TG_PROXY_AUTH_INVALID", `${error.code}: ${error.message}`, {
@@ -72,9 +70,7 @@ export async function admit(
     }
     throw error;
   }
-  event.token_sha256 = verified.tokenSha256;
-  event.token_cached = verified.cached;
-  event.identity = identityFromClaims(verified.claims);
+  const { verified } = authentication;
 
   const candidates = candidateTunnels(parts.tunnels, target);
   if (candidates.length === 0) {
