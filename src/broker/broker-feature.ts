@@ -14,6 +14,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
+import { auditFailure } from "../pipeline/outcome.js";
 import { sendJson } from "../pipeline/send-json.js";
 import { createSingleFlight, createStateStore } from "../store/index.js";
 import { readBrokerCredential } from "./credentials.js";
@@ -283,10 +284,7 @@ async function buildBroker(
       });
     } catch (error) {
       const response = toErrorResponse(error, context.requestId);
-      if (event.decision === "allow") event.decision = "error";
-      event.reason = response.body.error.code;
-      event.status = response.status;
-      if (isTollgateError(error)) event.detail = error.message;
+      auditFailure(event, error, { code: response.body.error.code, status: response.status });
       noteFailure(error);
       throw error;
     } finally {

@@ -15,6 +15,7 @@ import type { TokenVerifier } from "../oidc/types.js";
 import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import type { GatewayFeature } from "../pipeline/feature.js";
+import { auditFailure } from "../pipeline/outcome.js";
 import { sendJson } from "../pipeline/send-json.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { AccessRule, DecisionSummary } from "../policy/types.js";
@@ -317,11 +318,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       event.bytes_out = result.bytesOut;
     } catch (error) {
       const response = sendError(res, error, requestId);
-      if (event.decision === "allow") event.decision = "error";
-      event.reason = response.code;
-      event.status = response.status;
-      if (error instanceof TollgateError) event.detail = error.message;
-      else logger.error({ err: error, request_id: requestId }, "unexpected error in request pipeline");
+      auditFailure(event, error, response);
+      if (!(error instanceof TollgateError))
+        logger.error({ err: error, request_id: requestId }, "unexpected error in request pipeline");
     } finally {
       event.duration_ms = clock() - started;
       // A request refused before its token was read (no route) may still carry one, in either header.

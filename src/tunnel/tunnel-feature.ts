@@ -10,6 +10,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
+import { auditFailure } from "../pipeline/outcome.js";
 import { type AdmissionParts, admit } from "./admission.js";
 import { parseAuthority } from "./destination-check.js";
 import { type DialAddress, systemDial, systemLookup } from "./dial.js";
@@ -190,12 +191,8 @@ export function createTunnelFeature(
     answered: { code: string; status: number },
     context: FeatureContext,
   ): void {
-    if (event.decision === "allow") event.decision = "error";
-    else if (isTollgateError(error) && error.status >= 500) event.decision = "error";
-    if (event.reason === "") event.reason = answered.code;
-    event.status = answered.status;
-    if (isTollgateError(error)) event.detail = error.message;
-    else
+    auditFailure(event, error, answered);
+    if (!isTollgateError(error))
       logger.error({ err: error, request_id: context.requestId }, "unexpected error in the tunnel feature");
     event.duration_ms = clock() - context.startedMs;
     auditLog.emit(event, presentedToken(req));
