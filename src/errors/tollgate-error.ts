@@ -2,7 +2,8 @@ import { type ErrorCode, errorCatalogue } from "./catalogue.js";
 
 /**
  * The one error class of tollgate. `message` is the operator-facing detail (goes to the audit log, after
- * redaction); what the HTTP caller sees is decided by {@link toErrorBody} from the catalogue entry.
+ * redaction); what the HTTP caller sees is decided by `toErrorResponse` (error-response.ts) from the
+ * catalogue entry.
  * Foreign errors (jose, undici, octokit) are wrapped at the boundary and kept as `cause`.
  *
  * @example
@@ -30,7 +31,7 @@ export class TollgateError extends Error {
   }
 }
 
-/** True for a {@link TollgateError} (also across module copies, by shape). */
+/** True for a {@link TollgateError} (an `instanceof` check: errors from another copy of this module are not). */
 export function isTollgateError(error: unknown): error is TollgateError {
   return error instanceof TollgateError;
 }

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Transform, type TransformCallback } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
 import { isTollgateError, TollgateError } from "../errors/index.js";
-import type { Clock } from "../lib/clock.js";
 import { peerAddress } from "./client-address.js";
 import {
   claimHeaderName,
@@ -57,8 +56,6 @@ export interface ForwardResult {
 
 /** Options of {@link createUpstreamForwarder}. */
 export interface UpstreamForwarderOptions {
-  /** Accepted for symmetry with the other outbound clients; undici keeps its own timers. */
-  clock?: Clock;
   /** Keep-alive connections per upstream origin (default 128); more requests queue. */
   connectionsPerUpstream?: number;
   /** Builds the dispatcher of one upstream origin (tests, custom TLS). Default: an undici `Pool`. */

@@ -103,7 +103,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Features replaced by a reload keep serving what they started (open tunnels) until shutdown.
   const everyFeature = new Set<GatewayFeature>(active.features);
   const clock = options.clock ?? systemClock;
-  const forwarder = createUpstreamForwarder({ clock });
+  const forwarder = createUpstreamForwarder();
   // A count, not a Set of responses: a JS Set that keeps being added to and deleted from reallocates its
   // table every few dozen requests, and each retired table points at its successor. Once one table has
   // been promoted to the old generation (by chance, a scavenge while it was current), that dead table
