@@ -1,19 +1,12 @@
-import { createAppAuth } from "@octokit/auth-app";
-import { request as octokitRequest } from "@octokit/request";
 import type { Logger } from "pino";
-import { Agent, type Dispatcher, EnvHttpProxyAgent, request, fetch as undiciFetch } from "undici";
+import { Agent, type Dispatcher, EnvHttpProxyAgent, request } from "undici";
 import type { Redactor } from "../audit/types.js";
 import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
-import { createSingleFlight } from "../store/index.js";
+import { backoff, sleep } from "./backoff.js";
 import type { BrokerCredential } from "./credentials.js";
-import {
-  githubFault,
-  isTransient,
-  neverSent,
-  type ResponseHeaders,
-  transportFault,
-} from "./github-faults.js";
+import { type Answer, apiVersion, createAppAuthorization, userAgent } from "./github-app-auth.js";
+import { githubFault, isTransient, neverSent, transportFault } from "./github-faults.js";
 import { runnersPath } from "./scope.js";
 import type { JitConfig, JitConfigRequest, RunnerToken, RunnerTokenKind, Scope } from "./types.js";
 
@@ -56,25 +49,11 @@ export interface GitHubApi {
 
 /** GitHub answers are small; a larger one is not GitHub's and is not read further. */
 const maxResponseBytes = 1024 * 1024;
-/** Installation tokens live an hour; a new one is fetched this long before the old one expires. */
-const installationTokenMarginMs = 5 * 60_000;
-/** Installations rarely move; the owner → installation id lookup is repeated after this long. */
-const installationLookupTtlMs = 60 * 60_000;
-const userAgent = "tollgate-runner-broker";
-const apiVersion = "2022-11-28";
-
-interface Answer {
-  status: number;
-  headers: ResponseHeaders;
-  json: unknown;
-}
 
 /**
  * The broker's GitHub client on undici: bounded timeouts, bounded retries with jittered backoff for
  * idempotent calls, and every GitHub error mapped by {@link githubFault} (never echoed). With a GitHub
- * App, `@octokit/auth-app` signs the App JWT and exchanges it for installation tokens, which are cached
- * in this process only (they are the privileged credential) until five minutes before they expire; when
- * no installation id is configured, the installation of each scope's owner is looked up once and cached.
+ * App, the authorization of each call comes from github-app-auth.ts (App JWT, installation tokens).
  *
  * @example
  * const api = createGitHubApi({ apiUrl: "https://api.github.com", credential, timeoutMs: 10_000, logger, redactor });
@@ -171,135 +150,21 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
     }
   }
 
-  const app = credential.kind === "app" ? createAppTokens(credential) : undefined;
-
-  function createAppTokens(appCredential: Extract<BrokerCredential, { kind: "app" }>) {
-    const installationTokens = new Map<string, string>();
-    const auth = createAppAuth({
-      appId: appCredential.appId,
-      privateKey: appCredential.privateKey,
-      request: octokitRequest.defaults({
-        baseUrl: apiUrl,
-        headers: { "user-agent": userAgent, "x-github-api-version": apiVersion },
-        request: {
-          fetch: async (url: string, init: RequestInit) => {
-            const what = "POST /app/installations/{id}/access_tokens";
-            let response: Awaited<ReturnType<typeof undiciFetch>>;
-            try {
-              response = await undiciFetch(url, {
-                ...(init as object),
-                // Octokit leaves fetch's default, `follow`; no GitHub call of the broker follows a redirect.
-                redirect: "manual",
-                dispatcher,
-                signal: AbortSignal.timeout(timeoutMs),
-              } as never);
-            } catch (error) {
-              // Octokit wraps what fetch throws; the cause is unwrapped again in `installationToken`.
-              throw transportFault(error, what);
-            }
-            if (response.status >= 300 && response.status < 400 && response.status !== 304) {
-              await response.body?.cancel();
-              throw new TollgateError(
-                "TG_GITHUB_UNAVAILABLE",
-                `${what}: GitHub answered ${response.status} (a redirect, not followed)`,
-              );
-            }
-            return response;
-          },
-        },
-      }),
-      // Octokit's own cache keeps tokens 59 minutes by the wall clock; this one honours `expires_at` and
-      // the injected clock, and never leaves the process.
-      cache: {
-        get: (key: string) => {
-          const value = installationTokens.get(key);
-          const expiresAt = value === undefined ? Number.NaN : Date.parse(value.split("|")[2] ?? "");
-          if (value !== undefined && expiresAt - installationTokenMarginMs > clock()) return value;
-          installationTokens.delete(key);
-          return undefined as unknown as string;
-        },
-        set: (key: string, value: string) => {
-          installationTokens.set(key, value);
-        },
-      },
-      log: {
-        warn: (message: string) => logger.warn({ component: "github-app-auth" }, message),
-        debug: () => {},
-        info: () => {},
-        error: (message: string) => logger.error({ component: "github-app-auth" }, message),
-      },
-    });
-    const lookups = createSingleFlight();
-    const installationByOwner = new Map<string, { id: number; expiresAtMs: number }>();
-
-    async function appJwt(): Promise<string> {
-      const { token } = await auth({ type: "app" });
-      redactor.register(token);
-      return `Bearer ${token}`;
-    }
-
-    async function installationToken(installationId: number): Promise<string> {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const { token } = await auth({ type: "installation", installationId });
-          redactor.register(token);
-          return `Bearer ${token}`;
-        } catch (error) {
-          let mapped = octokitFault(
-            error,
-            `POST /app/installations/${installationId}/access_tokens`,
-            clock(),
-          );
-          if (mapped.code === "TG_GITHUB_NOT_FOUND" && appCredential.installationId !== undefined) {
-            // The configured installation does not exist (any more): no scope can work, so it is the
-            // credential that is wrong, not the caller's scope.
-            mapped = new TollgateError(
-              "TG_GITHUB_CREDENTIAL_REJECTED",
-              `${mapped.message}; check GITHUB_APP_INSTALLATION_ID`,
-            );
-          }
-          if (!isTransient(mapped) || attempt >= maxRetries) throw mapped;
-          await sleep(backoff(attempt, retryBaseMs));
-        }
-      }
-    }
-
-    async function installationFor(scope: Scope): Promise<number> {
-      if (appCredential.installationId !== undefined) return appCredential.installationId;
-      if (scope.kind === "enterprise") {
-        throw new TollgateError(
-          "TG_GITHUB_NOT_FOUND",
-          "GitHub App installation tokens cannot manage enterprise runners; enterprise scopes need a classic PAT with manage_runners:enterprise",
-        );
-      }
-      const known = installationByOwner.get(scope.owner);
-      if (known !== undefined && known.expiresAtMs > clock()) return known.id;
-      return lookups.run(scope.owner, async () => {
-        const path =
-          scope.kind === "repo"
-            ? `/repos/${encodeURIComponent(scope.owner)}/${encodeURIComponent(scope.repo ?? "")}/installation`
-            : `/orgs/${encodeURIComponent(scope.owner)}/installation`;
-        const answer = await call("GET", path, appJwt, { idempotent: true });
-        const id = (answer.json as { id?: unknown } | null)?.id;
-        if (typeof id !== "number" || !Number.isSafeInteger(id) || id <= 0) {
-          throw new TollgateError("TG_GITHUB_UNAVAILABLE", `GET ${path}: the answer has no installation id`);
-        }
-        installationByOwner.set(scope.owner, { id, expiresAtMs: clock() + installationLookupTtlMs });
-        return id;
-      });
-    }
-
-    return {
-      appJwt,
-      installationToken,
-      async authorizationFor(scope: Scope): Promise<string> {
-        return installationToken(await installationFor(scope));
-      },
-      forget(scope: Scope): void {
-        installationByOwner.delete(scope.owner);
-      },
-    };
-  }
+  const app =
+    credential.kind === "app"
+      ? createAppAuthorization({
+          credential,
+          apiUrl,
+          dispatcher,
+          timeoutMs,
+          clock,
+          logger,
+          redactor,
+          maxRetries,
+          retryBaseMs,
+          call,
+        })
+      : undefined;
 
   async function authorizationFor(scope: Scope): Promise<string> {
     if (credential.kind === "pat") return `Bearer ${credential.token}`;
@@ -411,17 +276,6 @@ function createDispatcher(timeoutMs: number, env: NodeJS.ProcessEnv): Dispatcher
   });
 }
 
-/** An error from `@octokit/auth-app` (a `RequestError` with status and headers, or a wrapped fetch failure). */
-function octokitFault(error: unknown, what: string, nowMs: number): TollgateError {
-  if (error instanceof TollgateError) return error;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof TollgateError) return cause;
-  const status = (error as { status?: unknown } | null)?.status;
-  const headers = (error as { response?: { headers?: ResponseHeaders } } | null)?.response?.headers;
-  if (typeof status === "number" && headers !== undefined) return githubFault(status, headers, what, nowMs);
-  return transportFault(error, what);
-}
-
 async function readLimited(body: Dispatcher.ResponseData["body"]): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -434,14 +288,4 @@ async function readLimited(body: Dispatcher.ResponseData["body"]): Promise<strin
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString("utf8");
-}
-
-/** Exponential backoff with full jitter: attempt 0 waits up to `base`, then `2·base`, capped at 5 s. */
-function backoff(attempt: number, baseMs: number): number {
-  const ceiling = Math.min(5_000, baseMs * 2 ** attempt);
-  return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
