@@ -151,20 +151,7 @@ export function createGitHubApi(options: GitHubApiOptions): GitHubApi {
   }
 
   const app =
-    credential.kind === "app"
-      ? createAppAuthorization({
-          credential,
-          apiUrl,
-          dispatcher,
-          timeoutMs,
-          clock,
-          logger,
-          redactor,
-          maxRetries,
-          retryBaseMs,
-          call,
-        })
-      : undefined;
+    credential.kind === "app" ? createAppAuthorization({ credential, clock, redactor, call }) : undefined;
 
   async function authorizationFor(scope: Scope): Promise<string> {
     if (credential.kind === "pat") return `Bearer ${credential.token}`;

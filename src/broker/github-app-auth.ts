@@ -1,14 +1,11 @@
-import { createAppAuth } from "@octokit/auth-app";
-import { request as octokitRequest } from "@octokit/request";
-import type { Logger } from "pino";
-import { type Dispatcher, fetch as undiciFetch } from "undici";
+import { createPrivateKey } from "node:crypto";
+import { SignJWT } from "jose";
 import type { Redactor } from "../audit/types.js";
 import { TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
 import { createSingleFlight } from "../store/index.js";
-import { backoff, sleep } from "./backoff.js";
 import type { BrokerCredential } from "./credentials.js";
-import { githubFault, isTransient, type ResponseHeaders, transportFault } from "./github-faults.js";
+import type { ResponseHeaders } from "./github-faults.js";
 import type { Scope } from "./types.js";
 
 export const userAgent = "tollgate-runner-broker";
@@ -37,114 +34,81 @@ export type GitHubCall = (
 /** What {@link createAppAuthorization} needs of the GitHub client it authorizes. */
 export interface AppAuthorizationOptions {
   readonly credential: Extract<BrokerCredential, { kind: "app" }>;
-  readonly apiUrl: string;
-  readonly dispatcher: Dispatcher;
-  readonly timeoutMs: number;
+  /** Drives the caches (installation tokens, installation lookups). */
   readonly clock: Clock;
-  readonly logger: Logger;
   readonly redactor: Redactor;
-  readonly maxRetries: number;
-  readonly retryBaseMs: number;
+  /** The retrying client: every GitHub call of the App goes through it (no redirect is followed). */
   readonly call: GitHubCall;
 }
 
 /**
- * A GitHub App's authorization for the broker's calls: `@octokit/auth-app` signs the App JWT and
- * exchanges it for installation tokens, which are cached in this process only (they are the privileged
- * credential) until five minutes before they expire; when no installation id is configured, the
- * installation of each scope's owner is looked up once (through the retrying client) and cached.
+ * A GitHub App's authorization for the broker's calls: the App JWT is signed with `jose` and exchanged
+ * for installation tokens through the broker's own retrying client, and the tokens are cached in this
+ * process only (they are the privileged credential) until five minutes before they expire; when no
+ * installation id is configured, the installation of each scope's owner is looked up once and cached.
+ * (It used `@octokit/auth-app`, whose private cache format and fetch had to be overridden to get
+ * these; about forty lines here do it with public API.)
  *
  * @example
- * const app = createAppAuthorization({ credential, apiUrl, dispatcher, timeoutMs, clock, logger, redactor, maxRetries, retryBaseMs, call });
+ * const app = createAppAuthorization({ credential, clock, redactor, call });
  * const header = await app.authorizationFor(scope); // "Bearer ghs_…"
  */
 export function createAppAuthorization(options: AppAuthorizationOptions) {
-  const { credential: appCredential, apiUrl, dispatcher, timeoutMs, clock, logger, redactor, call } = options;
-  const { maxRetries, retryBaseMs } = options;
-  const installationTokens = new Map<string, string>();
-  const auth = createAppAuth({
-    appId: appCredential.appId,
-    privateKey: appCredential.privateKey,
-    request: octokitRequest.defaults({
-      baseUrl: apiUrl,
-      headers: { "user-agent": userAgent, "x-github-api-version": apiVersion },
-      request: {
-        fetch: async (url: string, init: RequestInit) => {
-          const what = "POST /app/installations/{id}/access_tokens";
-          let response: Awaited<ReturnType<typeof undiciFetch>>;
-          try {
-            response = await undiciFetch(url, {
-              ...(init as object),
-              // Octokit leaves fetch's default, `follow`; no GitHub call of the broker follows a redirect.
-              redirect: "manual",
-              dispatcher,
-              signal: AbortSignal.timeout(timeoutMs),
-            } as never);
-          } catch (error) {
-            // Octokit wraps what fetch throws; the cause is unwrapped again in `installationToken`.
-            throw transportFault(error, what);
-          }
-          if (response.status >= 300 && response.status < 400 && response.status !== 304) {
-            await response.body?.cancel();
-            throw new TollgateError(
-              "TG_GITHUB_UNAVAILABLE",
-              `${what}: GitHub answered ${response.status} (a redirect, not followed)`,
-            );
-          }
-          return response;
-        },
-      },
-    }),
-    // Octokit's own cache keeps tokens 59 minutes by the wall clock; this one honours `expires_at` and
-    // the injected clock, and never leaves the process.
-    cache: {
-      get: (key: string) => {
-        const value = installationTokens.get(key);
-        const expiresAt = value === undefined ? Number.NaN : Date.parse(value.split("|")[2] ?? "");
-        if (value !== undefined && expiresAt - installationTokenMarginMs > clock()) return value;
-        installationTokens.delete(key);
-        return undefined as unknown as string;
-      },
-      set: (key: string, value: string) => {
-        installationTokens.set(key, value);
-      },
-    },
-    log: {
-      warn: (message: string) => logger.warn({ component: "github-app-auth" }, message),
-      debug: () => {},
-      info: () => {},
-      error: (message: string) => logger.error({ component: "github-app-auth" }, message),
-    },
-  });
+  const { credential: appCredential, clock, redactor, call } = options;
+  const signAppJwt = createAppJwtSigner(appCredential.appId, appCredential.privateKey);
+  const installationTokens = new Map<number, { header: string; expiresAtMs: number }>();
+  const exchanges = createSingleFlight();
   const lookups = createSingleFlight();
   const installationByOwner = new Map<string, { id: number; expiresAtMs: number }>();
 
   async function appJwt(): Promise<string> {
-    const { token } = await auth({ type: "app" });
+    const token = await signAppJwt();
     redactor.register(token);
     return `Bearer ${token}`;
   }
 
+  /**
+   * An installation token (cached until five minutes before `expires_at`, by the injected clock), from
+   * `POST /app/installations/{id}/access_tokens` through the retrying client: transient failures are
+   * retried there, and concurrent misses share one exchange.
+   */
   async function installationToken(installationId: number): Promise<string> {
-    for (let attempt = 0; ; attempt++) {
+    const cached = installationTokens.get(installationId);
+    if (cached !== undefined && cached.expiresAtMs - installationTokenMarginMs > clock())
+      return cached.header;
+    return exchanges.run(String(installationId), async () => {
+      const path = `/app/installations/${installationId}/access_tokens`;
+      let answer: Answer;
       try {
-        const { token } = await auth({ type: "installation", installationId });
-        redactor.register(token);
-        return `Bearer ${token}`;
+        answer = await call("POST", path, appJwt, { idempotent: true });
       } catch (error) {
-        let mapped = octokitFault(error, `POST /app/installations/${installationId}/access_tokens`, clock());
-        if (mapped.code === "TG_GITHUB_NOT_FOUND" && appCredential.installationId !== undefined) {
+        if (
+          error instanceof TollgateError &&
+          error.code === "TG_GITHUB_NOT_FOUND" &&
+          appCredential.installationId !== undefined
+        ) {
           // The configured installation does not exist (any more): no scope can work, so it is the
           // credential that is wrong, not the caller's scope.
-          mapped = new TollgateError(
+          throw new TollgateError(
             "TG_GITHUB_CREDENTIAL_REJECTED",
-            `${mapped.message}; check GITHUB_APP_INSTALLATION_ID`,
+            `${error.message}; check GITHUB_APP_INSTALLATION_ID`,
           );
         }
-        if (!isTransient(mapped) || attempt >= maxRetries) throw mapped;
-        await sleep(backoff(attempt, retryBaseMs));
+        throw error;
       }
-    }
+      const body = answer.json as { token?: unknown; expires_at?: unknown } | null;
+      const expiresAtMs = typeof body?.expires_at === "string" ? Date.parse(body.expires_at) : Number.NaN;
+      if (typeof body?.token !== "string" || body.token.length === 0 || Number.isNaN(expiresAtMs)) {
+        throw new TollgateError(
+          "TG_GITHUB_UNAVAILABLE",
+          `POST ${path}: the answer has no token or expires_at`,
+        );
+      }
+      redactor.register(body.token);
+      const header = `Bearer ${body.token}`;
+      installationTokens.set(installationId, { header, expiresAtMs });
+      return header;
+    });
   }
 
   async function installationFor(scope: Scope): Promise<number> {
@@ -184,13 +148,33 @@ export function createAppAuthorization(options: AppAuthorizationOptions) {
   };
 }
 
-/** An error from `@octokit/auth-app` (a `RequestError` with status and headers, or a wrapped fetch failure). */
-function octokitFault(error: unknown, what: string, nowMs: number): TollgateError {
-  if (error instanceof TollgateError) return error;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof TollgateError) return cause;
-  const status = (error as { status?: unknown } | null)?.status;
-  const headers = (error as { response?: { headers?: ResponseHeaders } } | null)?.response?.headers;
-  if (typeof status === "number" && headers !== undefined) return githubFault(status, headers, what, nowMs);
-  return transportFault(error, what);
+/** GitHub accepts App JWTs that live at most ten minutes; `iat` is set a minute back for clock drift. */
+const appJwtBackdateSeconds = 60;
+const appJwtLifetimeSeconds = 9 * 60;
+/** A signed App JWT is reused until this long before it expires. */
+const appJwtReuseMarginMs = 60_000;
+
+/**
+ * Signs the App's JWT (RS256, `iss` = the App id or client id), as GitHub documents it for
+ * authenticating as an App, and reuses it until a minute before it expires. The times are the system
+ * clock's, not an injected one: GitHub checks them against its own clock.
+ */
+function createAppJwtSigner(appId: string, privateKeyPem: string): () => Promise<string> {
+  // PKCS#1 (what GitHub hands out) and PKCS#8 alike; credentials.ts has already proven the key parses.
+  const key = createPrivateKey(privateKeyPem);
+  let current: { jwt: string; expiresAtMs: number } | undefined;
+  return async () => {
+    const now = Date.now();
+    if (current !== undefined && current.expiresAtMs - appJwtReuseMarginMs > now) return current.jwt;
+    const issuedAt = Math.floor(now / 1000) - appJwtBackdateSeconds;
+    const expiresAt = issuedAt + appJwtBackdateSeconds + appJwtLifetimeSeconds;
+    const jwt = await new SignJWT({})
+      .setProtectedHeader({ alg: "RS256", typ: "JWT" })
+      .setIssuer(appId)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .sign(key);
+    current = { jwt, expiresAtMs: expiresAt * 1000 };
+    return jwt;
+  };
 }

@@ -41,6 +41,13 @@ export function githubFault(
     );
   }
   if (status >= 300 && status < 400) {
+    // Elsewhere than under a scope (the App's own endpoints), a redirect is simply unexpected.
+    if (!/ \/(?:repos|orgs|enterprises)\//.test(what)) {
+      return new TollgateError(
+        "TG_GITHUB_UNAVAILABLE",
+        `${what}: GitHub answered ${status} (a redirect, not followed)`,
+      );
+    }
     // GitHub redirects requests for a renamed or transferred repository; following the redirect would
     // register runners under a name the scope lists never saw.
     return new TollgateError(

@@ -4,7 +4,7 @@ import { type ErrorCode, errorCatalogue } from "./catalogue.js";
  * The one error class of tollgate. `message` is the operator-facing detail (goes to the audit log, after
  * redaction); what the HTTP caller sees is decided by `toErrorResponse` (error-response.ts) from the
  * catalogue entry.
- * Foreign errors (jose, undici, octokit) are wrapped at the boundary and kept as `cause`.
+ * Foreign errors (jose, undici) are wrapped at the boundary and kept as `cause`.
  *
  * @example
  * throw new TollgateError("TG_TOKEN_EXPIRED", "token expired 42s ago", { cause: joseError });
