@@ -4,7 +4,7 @@ import { deciderConditions } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
-import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
+import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
 import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
@@ -12,11 +12,35 @@ import { formatHostPort } from "./ip-address.js";
 import { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
 import type { CompiledTunnel, LookupAll, TunnelTarget } from "./types.js";
 
-/** A connection the gateway decided to allow: the socket to the checked address and its tunnel. */
-export interface Admission {
-  readonly upstream: Socket;
-  readonly tunnel: CompiledTunnel;
+/**
+ * What admission found out about the caller and the destination, whatever the outcome: what the caller
+ * writes into its audit line with {@link auditAdmission}. Admission itself never touches an audit event.
+ */
+export interface AdmissionFindings {
+  /** The token check, once the credential was read. */
+  authentication?: Authentication;
+  /** A denial's own reason where the answer's code is less precise (a bad token answered 407). */
+  reason?: string;
+  /** The tunnel that decided: the one that refused the caller, or the one that carried the connection. */
+  tunnel?: string;
+  policy?: string;
+  conditions?: AuditEvent["conditions"];
+  /** The address dialled, `host:port`. */
+  upstream?: string;
 }
+
+/**
+ * The outcome of {@link admit}: a connection the gateway decided to allow (the socket to the checked
+ * address and its tunnel), or the error to answer with; both with the findings for the audit line.
+ */
+export type Admission =
+  | {
+      readonly admitted: true;
+      readonly upstream: Socket;
+      readonly tunnel: CompiledTunnel;
+      readonly findings: AdmissionFindings;
+    }
+  | { readonly admitted: false; readonly error: unknown; readonly findings: AdmissionFindings };
 
 /** What {@link admit} needs besides the request. */
 export interface AdmissionParts {
@@ -39,17 +63,44 @@ const proxyAuthHeaders = Object.freeze({ "proxy-authenticate": proxyAuthenticate
  *    always-denied ranges (403 when any address fails);
  * 5. a connection to exactly the checked addresses (502 refused, 504 past `connect_timeout`).
  *
- * Fills `event` as it goes (identity, token hash, tunnel, policy, dialled address), so whoever catches
- * the thrown `TollgateError` emits one complete audit event.
+ * Never throws: returns the admission or the error to answer with, and in both cases what it found
+ * (identity, tunnel, policy, conditions, dialled address) for the caller to audit.
  */
 export async function admit(
   parts: AdmissionParts,
   headers: IncomingHttpHeaders,
   target: TunnelTarget,
-  event: AuditEvent,
   signal: AbortSignal,
   use: DialOptions["use"],
 ): Promise<Admission> {
+  const findings: AdmissionFindings = {};
+  try {
+    const { upstream, tunnel } = await decideAndDial(parts, headers, target, signal, use, findings);
+    return { admitted: true, upstream, tunnel, findings };
+  } catch (error) {
+    return { admitted: false, error, findings };
+  }
+}
+
+/** Writes what admission found into the audit event of the request it admitted or refused. */
+export function auditAdmission(event: AuditEvent, findings: AdmissionFindings): void {
+  if (findings.authentication !== undefined) auditAuthentication(event, findings.authentication);
+  if (findings.reason !== undefined) event.reason = findings.reason;
+  if (findings.tunnel !== undefined) event.tunnel = findings.tunnel;
+  if (findings.policy !== undefined) event.policy = findings.policy;
+  if (findings.conditions !== undefined) event.conditions = findings.conditions;
+  if (findings.upstream !== undefined) event.upstream = findings.upstream;
+}
+
+/** The five checks of {@link admit}, recording into `findings` as they learn; throws the refusal. */
+async function decideAndDial(
+  parts: AdmissionParts,
+  headers: IncomingHttpHeaders,
+  target: TunnelTarget,
+  signal: AbortSignal,
+  use: DialOptions["use"],
+  findings: AdmissionFindings,
+): Promise<{ upstream: Socket; tunnel: CompiledTunnel }> {
   const credential = proxyCredential(headers);
   if (credential === undefined) {
     throw new TollgateError("TG_PROXY_AUTH_REQUIRED", "no proxy credential presented", {
@@ -57,12 +108,12 @@ export async function admit(
     });
   }
   const authentication = await authenticate(parts.verifier, credential.token);
-  auditAuthentication(event, authentication);
+  findings.authentication = authentication;
   if (!authentication.ok) {
     const { error } = authentication;
     // On the proxy port a bad token is 407 with Proxy-Authenticate; the audit keeps the token's own code.
     if (isTollgateError(error) && error.status === 401) {
-      event.reason = error.code;
+      findings.reason = error.code;
       throw new TollgateError("TG_PROXY_AUTH_INVALID", `${error.code}: ${error.message}`, {
         cause: error,
         headers: proxyAuthHeaders,
@@ -94,14 +145,14 @@ export async function admit(
   if (first === undefined) {
     const tunnel = candidates[0]!;
     const decision = evaluateAccess(tunnel.access, identity);
-    event.tunnel = tunnel.name;
-    if (decision.policy !== undefined) event.policy = decision.policy;
-    event.conditions = deciderConditions(decision);
+    findings.tunnel = tunnel.name;
+    if (decision.policy !== undefined) findings.policy = decision.policy;
+    findings.conditions = deciderConditions(decision);
     throw new TollgateError("TG_POLICY_DENIED", `tunnel "${tunnel.name}": ${decision.reason}`);
   }
-  event.tunnel = first.name;
+  findings.tunnel = first.name;
   const firstPolicy = policyOf.get(first);
-  if (firstPolicy !== undefined) event.policy = firstPolicy;
+  if (firstPolicy !== undefined) findings.policy = firstPolicy;
 
   const deadline = parts.clock() + first.connectTimeoutMs;
   const addresses = await resolveTarget(target, parts.lookup, deadline, parts.clock, signal);
@@ -117,9 +168,9 @@ export async function admit(
     parts.dial,
     use,
   );
-  event.tunnel = via.tunnel.name;
+  findings.tunnel = via.tunnel.name;
   const viaPolicy = policyOf.get(via.tunnel);
-  if (viaPolicy !== undefined) event.policy = viaPolicy;
-  event.upstream = formatHostPort(via.address, target.port);
+  if (viaPolicy !== undefined) findings.policy = viaPolicy;
+  findings.upstream = formatHostPort(via.address, target.port);
   return { upstream: socket, tunnel: via.tunnel };
 }

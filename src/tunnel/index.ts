@@ -3,7 +3,13 @@
  * patterns are compiled once (by `config/`, with {@link parseDestinationPattern}); each request is decided
  * by credential, destination, policy and the resolved addresses, and dialled to exactly what was checked.
  */
-export { type Admission, type AdmissionParts, admit } from "./admission.js";
+export {
+  type Admission,
+  type AdmissionFindings,
+  type AdmissionParts,
+  admit,
+  auditAdmission,
+} from "./admission.js";
 export {
   addressRefusal,
   type CheckedAddress,

@@ -11,7 +11,7 @@ import type {
   GatewayFeature,
 } from "../pipeline/feature.js";
 import { auditFailure } from "../pipeline/outcome.js";
-import { type AdmissionParts, admit } from "./admission.js";
+import { type AdmissionParts, admit, auditAdmission } from "./admission.js";
 import { parseAuthority } from "./destination-check.js";
 import { type DialAddress, systemDial, systemLookup } from "./dial.js";
 import { forwardHttp, isAbsoluteForm, parseAbsoluteTarget } from "./forward-http.js";
@@ -117,14 +117,9 @@ export function createTunnelFeature(
         );
       }
       event.destination = target.text;
-      const admission = await admit(
-        partsFor(context),
-        req.headers,
-        target,
-        event,
-        controller.signal,
-        "tunnel",
-      );
+      const admission = await admit(partsFor(context), req.headers, target, controller.signal, "tunnel");
+      auditAdmission(event, admission.findings);
+      if (!admission.admitted) throw admission.error;
       upstream = admission.upstream;
       if (controller.signal.aborted) throw controller.signal.reason;
       if (closing) throw shuttingDown();
@@ -226,10 +221,11 @@ export function createTunnelFeature(
           partsFor(context),
           req.headers,
           absolute.target,
-          event,
           controller.signal,
           "http",
         );
+        auditAdmission(event, admission.findings);
+        if (!admission.admitted) throw admission.error;
         pending.delete(controller);
         event.decision = "allow";
         event.reason = "allowed-by-policy";
