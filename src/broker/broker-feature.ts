@@ -6,7 +6,7 @@ import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index
 import { admitBody } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
-import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
+import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import type {
   FeatureContext,
@@ -275,14 +275,18 @@ async function buildBroker(
       method: req.method ?? "",
       path: action === "register" ? "/register" : action === "remove" ? "/remove" : "/jitconfig",
     };
+    // What serving found out, written into the audit line whatever the outcome (serve never sees it).
+    const findings: BrokerFindings = {};
     try {
-      const answer = await serve(action, req, res, context, event);
+      const answer = await serve(action, req, res, context, findings);
+      auditBrokerFindings(event, findings);
       event.status = answer.status;
       sendJson(res, answer.status, answer.body, {
         "cache-control": "no-store",
         "x-request-id": context.requestId,
       });
     } catch (error) {
+      auditBrokerFindings(event, findings);
       const response = toErrorResponse(error, context.requestId);
       auditFailure(event, error, { code: response.body.error.code, status: response.status });
       noteFailure(error);
@@ -299,7 +303,7 @@ async function buildBroker(
     req: IncomingMessage,
     res: ServerResponse,
     context: FeatureContext,
-    event: AuditEvent,
+    findings: BrokerFindings,
   ): Promise<{ status: number; body: unknown }> {
     if (req.method !== "POST") {
       throw new TollgateError("TG_METHOD_NOT_ALLOWED", `method ${req.method} not allowed on the broker`, {
@@ -311,7 +315,7 @@ async function buildBroker(
       const extracted = extractToken(req.headers, true);
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
       const authentication = await authenticate(context.verifier, extracted.token);
-      auditAuthentication(event, authentication);
+      findings.authentication = authentication;
       if (!authentication.ok) throw authentication.error;
       verified = authentication.verified;
     }
@@ -323,7 +327,7 @@ async function buildBroker(
     const parsed = parseScope(body.scope);
     if (parsed.problem !== undefined) throw new TollgateError("TG_SCOPE_INVALID", parsed.problem);
     const scope = parsed.scope;
-    event.scope = scope.text;
+    findings.scope = scope.text;
 
     const scopeDecision = evaluateScopeRules(broker.scopes, scope);
     if (!scopeDecision.allowed)
@@ -331,28 +335,27 @@ async function buildBroker(
     if (verified !== undefined) {
       const identity = { issuer: verified.issuer, claims: verified.claims };
       const grant = evaluateGrants(broker.grants, action, scope, identity);
-      if (grant.policy !== undefined) event.policy = grant.policy;
+      if (grant.policy !== undefined) findings.policy = grant.policy;
       if (!grant.allowed)
         throw new TollgateError(
           "TG_POLICY_DENIED",
           `${grant.reason} (action ${action}, scope ${scope.text})`,
         );
-      event.reason = `allowed-by-grant[${grant.grant}]`;
+      findings.allowedBy = `allowed-by-grant[${grant.grant}]`;
     } else {
-      event.reason = "allowed-by-scope-list";
+      findings.allowedBy = "allowed-by-scope-list";
     }
-    event.decision = "allow";
 
     if (action === "jitconfig") {
       const settings = body.jit!;
-      event.runner_name = settings.name;
+      findings.runnerName = settings.name;
       const jit = await api.generateJitConfig(scope, settings);
       noteSuccess();
       return { status: 201, body: { runner: jit.runner, encoded_jit_config: jit.encoded_jit_config } };
     }
     const kind = tokenKindOf[action];
     const answer = await cache.get(kind, scope, () => api.createRunnerToken(scope, kind));
-    event.cache_hit = answer.cached;
+    findings.cacheHit = answer.cached;
     if (!answer.cached) noteSuccess();
     return { status: 200, body: { token: answer.token.token, expires_at: answer.token.expires_at } };
   }
@@ -365,6 +368,33 @@ async function buildBroker(
       failedChecks = 0;
     }
   }
+}
+
+/**
+ * What serving a broker request found out, whatever its outcome, for the audit line: the caller, the
+ * scope, the grant's policy, what allowed the request, the runner created and whether the cache answered.
+ * `serve` records here; `answerRequest` writes it into the event with {@link auditBrokerFindings}.
+ */
+interface BrokerFindings {
+  authentication?: Authentication;
+  scope?: string;
+  policy?: string;
+  /** Set once the request is allowed: `allowed-by-grant[N]` or `allowed-by-scope-list`. */
+  allowedBy?: string;
+  runnerName?: string;
+  cacheHit?: boolean;
+}
+
+function auditBrokerFindings(event: AuditEvent, findings: BrokerFindings): void {
+  if (findings.authentication !== undefined) auditAuthentication(event, findings.authentication);
+  if (findings.scope !== undefined) event.scope = findings.scope;
+  if (findings.policy !== undefined) event.policy = findings.policy;
+  if (findings.allowedBy !== undefined) {
+    event.decision = "allow";
+    event.reason = findings.allowedBy;
+  }
+  if (findings.runnerName !== undefined) event.runner_name = findings.runnerName;
+  if (findings.cacheHit !== undefined) event.cache_hit = findings.cacheHit;
 }
 
 /** The password of a `redis://user:password@host` URL (decoded), or `""`. */
