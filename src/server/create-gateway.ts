@@ -4,29 +4,19 @@ import { createServer as createTlsServer, type Server as TlsServer } from "node:
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { deciderConditions } from "../audit/index.js";
-import type { AuditEvent, AuditLog } from "../audit/types.js";
+import type { AuditLog } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
-import { TollgateError, toErrorResponse } from "../errors/index.js";
+import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
-import { admitBody, awaitContinue, isAwaitingContinue } from "../lib/expect-continue.js";
+import { awaitContinue } from "../lib/expect-continue.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { TokenVerifier } from "../oidc/types.js";
-import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
-import { extractToken } from "../pipeline/extract-token.js";
 import type { GatewayFeature } from "../pipeline/feature.js";
-import { auditFailure } from "../pipeline/outcome.js";
+import { sendError } from "../pipeline/send-error.js";
 import { sendJson } from "../pipeline/send-json.js";
-import { decide, evaluateAccess } from "../policy/index.js";
-import type { AccessRule, DecisionSummary } from "../policy/types.js";
-import {
-  clientAddress,
-  createRouteTable,
-  createUpstreamForwarder,
-  normalizeRequestPath,
-  upstreamPathFor,
-} from "../proxy/index.js";
+import { clientAddress, createRouteTable, createUpstreamForwarder } from "../proxy/index.js";
 import { listenOn } from "./listen-on.js";
+import { createRoutePipeline } from "./route-pipeline.js";
 
 /** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
 export interface GatewayOptions {
@@ -117,7 +107,13 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
 
   // X-Forwarded-Proto for upstreams: what the client spoke to tollgate.
-  const proto = options.tls === undefined ? "http" : "https";
+  const serveRoute = createRoutePipeline({
+    auditLog,
+    logger,
+    clock,
+    forwarder,
+    proto: options.tls === undefined ? "http" : "https",
+  });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight += 1;
     // `on`, not `once`: a response closes once, and `once` wraps the listener in a new bound function
@@ -191,7 +187,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = clock();
-    const { config, verifier, routeTable, features } = active;
+    const { config, verifier, features } = active;
     const requestId = randomUUID();
     const rawUrl = req.url ?? "/";
 
@@ -232,100 +228,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return;
     }
 
-    // Every field the pipeline may fill is declared here, in the order the audit line lists them: the
-    // object is allocated once at its final size and keeps one shape, instead of growing (and being
-    // copied) field by field. The audit log leaves the undefined ones out of the line.
-    const event: AuditEvent = {
-      event: "gateway.request",
-      request_id: requestId,
-      decision: "deny",
-      reason: "",
-      client_ip: clientIp,
-      method: req.method ?? "",
-      host: req.headers.host,
-      // Whole: the audit log cuts long values itself, after it has redacted the token from them.
-      path: rawUrl,
-      route: undefined,
-      token_sha256: undefined,
-      token_cached: undefined,
-      identity: undefined,
-      policy: undefined,
-      conditions: undefined,
-      upstream: undefined,
-      status: undefined,
-      bytes_in: undefined,
-      bytes_out: undefined,
-      detail: undefined,
-      duration_ms: undefined,
-    };
-
-    // The token this request presented, if any: a secret for its audit line in every form.
-    let presentedToken: string | undefined;
-    try {
-      if (draining) throw new TollgateError("TG_SHUTTING_DOWN", "gateway is draining");
-      const target = normalizeRequestPath(rawUrl);
-      if (target === undefined) throw new TollgateError("TG_PATH_INVALID", "path rejected by normalisation");
-      const route = routeTable.match(req.headers.host, target.path);
-      if (route === undefined) throw new TollgateError("TG_ROUTE_NOT_FOUND", `no route for ${target.path}`);
-      event.route = route.name;
-      if (route.methods !== undefined && !route.methods.has(req.method ?? "")) {
-        throw new TollgateError("TG_METHOD_NOT_ALLOWED", `method ${req.method} not allowed`, {
-          headers: { allow: [...route.methods].join(", ") },
-        });
-      }
-
-      const extracted = extractToken(req.headers, route.authHeader === "authorization");
-      if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
-      presentedToken = extracted.token;
-      const authentication = await authenticate(verifier, extracted.token, req.socket);
-      auditAuthentication(event, authentication);
-      if (!authentication.ok) throw authentication.error;
-      const { verified } = authentication;
-      const decisions = decisionsFor(verified.claims);
-
-      // The trace-free evaluation runs once per caller and rule; the traced one only to explain a denial.
-      let decision = decisions.get(route.access);
-      if (decision === undefined) {
-        decision = decide(route.access, { issuer: verified.issuer, claims: verified.claims });
-        decisions.set(route.access, decision);
-      }
-      event.policy = decision.policy;
-      if (!decision.allow) {
-        const identity = { issuer: verified.issuer, claims: verified.claims };
-        event.conditions = deciderConditions(evaluateAccess(route.access, identity));
-        throw new TollgateError("TG_POLICY_DENIED", decision.reason);
-      }
-
-      event.decision = "allow";
-      event.reason = decision.reason;
-      event.upstream = route.upstream.origin;
-      admitBody(res);
-      const result = await forwarder.forward(req, res, route, {
-        path: upstreamPathFor(route, target.path),
-        search: target.search,
-        requestId,
-        clientIp,
-        proto,
-        claims: verified.claims,
-        consumedHeaders: consumedHeaders(extracted.header),
-        // A plain member, not a conditional spread: spreading builds the object at run time, per request.
-        trustedForwardedFor: config.server.trustProxy
-          ? firstHeader(req.headers["x-forwarded-for"])
-          : undefined,
-      });
-      event.status = result.status;
-      event.bytes_in = result.bytesIn;
-      event.bytes_out = result.bytesOut;
-    } catch (error) {
-      const response = sendError(res, error, requestId);
-      auditFailure(event, error, response);
-      if (!(error instanceof TollgateError))
-        logger.error({ err: error, request_id: requestId }, "unexpected error in request pipeline");
-    } finally {
-      event.duration_ms = clock() - started;
-      // A request refused before its token was read (no route) may still carry one, in either header.
-      auditLog.emit(event, presentedToken ?? extractToken(req.headers, true)?.token);
-    }
+    await serveRoute(req, res, active, requestId, started, clientIp, draining);
   }
 
   function sendReadiness(res: ServerResponse): void {
@@ -407,48 +310,4 @@ export function createGateway(options: GatewayOptions): Gateway {
       await auditLog.flush();
     },
   };
-}
-
-// Policy evaluation is pure: the same claims against the same compiled rule always decide alike. Keyed by
-// the verified token's frozen claims object, which the verified-token cache hands out again on every hit:
-// a repeated token costs no policy evaluation. Entries go with the claims when the cache drops them; a
-// reload brings new rule objects, so old decisions are never reused.
-const decisionMemos = new WeakMap<object, Map<AccessRule, DecisionSummary>>();
-
-function decisionsFor(claims: Readonly<Record<string, unknown>>): Map<AccessRule, DecisionSummary> {
-  let decisions = decisionMemos.get(claims);
-  if (decisions === undefined) {
-    decisions = new Map();
-    decisionMemos.set(claims, decisions);
-  }
-  return decisions;
-}
-
-const consumedGateway = ["gateway-authorization"] as const;
-const consumedBoth = ["gateway-authorization", "authorization"] as const;
-
-/** Credential headers tollgate consumed and must never forward. */
-function consumedHeaders(header: "gateway-authorization" | "authorization"): readonly string[] {
-  return header === "authorization" ? consumedBoth : consumedGateway;
-}
-
-function firstHeader(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(", ") : value;
-}
-
-function sendError(res: ServerResponse, error: unknown, requestId: string): { code: string; status: number } {
-  const response = toErrorResponse(error, requestId);
-  if (res.headersSent) {
-    // The upstream answer was already streaming; the only honest signal left is to cut the connection.
-    res.destroy();
-  } else {
-    sendJson(res, response.status, response.body, {
-      ...response.headers,
-      // The client still holds back the body it asked to send: the connection cannot carry another request.
-      ...(isAwaitingContinue(res) ? { connection: "close" } : {}),
-      "x-request-id": requestId,
-      "cache-control": "no-store",
-    });
-  }
-  return { code: response.body.error.code, status: response.status };
 }

@@ -1,0 +1,185 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import { deciderConditions } from "../audit/index.js";
+import type { AuditEvent, AuditLog } from "../audit/types.js";
+import type { CompiledConfig } from "../config/types.js";
+import { TollgateError } from "../errors/index.js";
+import type { Clock } from "../lib/clock.js";
+import { admitBody } from "../lib/expect-continue.js";
+import type { TokenVerifier } from "../oidc/types.js";
+import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
+import { extractToken } from "../pipeline/extract-token.js";
+import { auditFailure } from "../pipeline/outcome.js";
+import { sendError } from "../pipeline/send-error.js";
+import { decide, evaluateAccess } from "../policy/index.js";
+import type { AccessRule, DecisionSummary } from "../policy/types.js";
+import {
+  normalizeRequestPath,
+  type RouteTable,
+  type UpstreamForwarder,
+  upstreamPathFor,
+} from "../proxy/index.js";
+
+/** What the route pipeline is built from, once per gateway. */
+export interface RoutePipelineOptions {
+  readonly auditLog: AuditLog;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly forwarder: UpstreamForwarder;
+  /** `X-Forwarded-Proto` for upstreams: what the client spoke to tollgate. */
+  readonly proto: "http" | "https";
+}
+
+/** The configuration a request is served under (swapped as one object by a reload). */
+export interface RouteState {
+  readonly config: CompiledConfig;
+  readonly verifier: TokenVerifier;
+  readonly routeTable: RouteTable;
+}
+
+/**
+ * The reverse proxy's five steps for one request no feature claimed: what is asked (path normalised,
+ * route, method) → who asks (`authenticate`) → may they (the route's policies, memoised per caller) →
+ * forward → one audit event, for success and failure alike. Every failure is a `TollgateError` answered
+ * by `sendError`. The gateway calls the function this returns for every such request.
+ *
+ * @example
+ * const serveRoute = createRoutePipeline({ auditLog, logger, clock, forwarder, proto: "http" });
+ * await serveRoute(req, res, active, requestId, clock(), clientIp, draining);
+ */
+export function createRoutePipeline(options: RoutePipelineOptions) {
+  const { auditLog, logger, clock, forwarder, proto } = options;
+  return async function serveRoute(
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: RouteState,
+    requestId: string,
+    started: number,
+    clientIp: string,
+    draining: boolean,
+  ): Promise<void> {
+    const { config, verifier, routeTable } = state;
+    const rawUrl = req.url ?? "/";
+    // Every field the pipeline may fill is declared here, in the order the audit line lists them: the
+    // object is allocated once at its final size and keeps one shape, instead of growing (and being
+    // copied) field by field. The audit log leaves the undefined ones out of the line.
+    const event: AuditEvent = {
+      event: "gateway.request",
+      request_id: requestId,
+      decision: "deny",
+      reason: "",
+      client_ip: clientIp,
+      method: req.method ?? "",
+      host: req.headers.host,
+      // Whole: the audit log cuts long values itself, after it has redacted the token from them.
+      path: rawUrl,
+      route: undefined,
+      token_sha256: undefined,
+      token_cached: undefined,
+      identity: undefined,
+      policy: undefined,
+      conditions: undefined,
+      upstream: undefined,
+      status: undefined,
+      bytes_in: undefined,
+      bytes_out: undefined,
+      detail: undefined,
+      duration_ms: undefined,
+    };
+
+    // The token this request presented, if any: a secret for its audit line in every form.
+    let presentedToken: string | undefined;
+    try {
+      if (draining) throw new TollgateError("TG_SHUTTING_DOWN", "gateway is draining");
+      const target = normalizeRequestPath(rawUrl);
+      if (target === undefined) throw new TollgateError("TG_PATH_INVALID", "path rejected by normalisation");
+      const route = routeTable.match(req.headers.host, target.path);
+      if (route === undefined) throw new TollgateError("TG_ROUTE_NOT_FOUND", `no route for ${target.path}`);
+      event.route = route.name;
+      if (route.methods !== undefined && !route.methods.has(req.method ?? "")) {
+        throw new TollgateError("TG_METHOD_NOT_ALLOWED", `method ${req.method} not allowed`, {
+          headers: { allow: [...route.methods].join(", ") },
+        });
+      }
+
+      const extracted = extractToken(req.headers, route.authHeader === "authorization");
+      if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
+      presentedToken = extracted.token;
+      const authentication = await authenticate(verifier, extracted.token, req.socket);
+      auditAuthentication(event, authentication);
+      if (!authentication.ok) throw authentication.error;
+      const { verified } = authentication;
+      const decisions = decisionsFor(verified.claims);
+
+      // The trace-free evaluation runs once per caller and rule; the traced one only to explain a denial.
+      let decision = decisions.get(route.access);
+      if (decision === undefined) {
+        decision = decide(route.access, { issuer: verified.issuer, claims: verified.claims });
+        decisions.set(route.access, decision);
+      }
+      event.policy = decision.policy;
+      if (!decision.allow) {
+        const identity = { issuer: verified.issuer, claims: verified.claims };
+        event.conditions = deciderConditions(evaluateAccess(route.access, identity));
+        throw new TollgateError("TG_POLICY_DENIED", decision.reason);
+      }
+
+      event.decision = "allow";
+      event.reason = decision.reason;
+      event.upstream = route.upstream.origin;
+      admitBody(res);
+      const result = await forwarder.forward(req, res, route, {
+        path: upstreamPathFor(route, target.path),
+        search: target.search,
+        requestId,
+        clientIp,
+        proto,
+        claims: verified.claims,
+        consumedHeaders: consumedHeaders(extracted.header),
+        // A plain member, not a conditional spread: spreading builds the object at run time, per request.
+        trustedForwardedFor: config.server.trustProxy
+          ? firstHeader(req.headers["x-forwarded-for"])
+          : undefined,
+      });
+      event.status = result.status;
+      event.bytes_in = result.bytesIn;
+      event.bytes_out = result.bytesOut;
+    } catch (error) {
+      const response = sendError(res, error, requestId);
+      auditFailure(event, error, response);
+      if (!(error instanceof TollgateError))
+        logger.error({ err: error, request_id: requestId }, "unexpected error in request pipeline");
+    } finally {
+      event.duration_ms = clock() - started;
+      // A request refused before its token was read (no route) may still carry one, in either header.
+      auditLog.emit(event, presentedToken ?? extractToken(req.headers, true)?.token);
+    }
+  };
+}
+
+// Policy evaluation is pure: the same claims against the same compiled rule always decide alike. Keyed by
+// the verified token's frozen claims object, which the verified-token cache hands out again on every hit:
+// a repeated token costs no policy evaluation. Entries go with the claims when the cache drops them; a
+// reload brings new rule objects, so old decisions are never reused.
+const decisionMemos = new WeakMap<object, Map<AccessRule, DecisionSummary>>();
+
+function decisionsFor(claims: Readonly<Record<string, unknown>>): Map<AccessRule, DecisionSummary> {
+  let decisions = decisionMemos.get(claims);
+  if (decisions === undefined) {
+    decisions = new Map();
+    decisionMemos.set(claims, decisions);
+  }
+  return decisions;
+}
+
+const consumedGateway = ["gateway-authorization"] as const;
+const consumedBoth = ["gateway-authorization", "authorization"] as const;
+
+/** Credential headers tollgate consumed and must never forward. */
+function consumedHeaders(header: "gateway-authorization" | "authorization"): readonly string[] {
+  return header === "authorization" ? consumedBoth : consumedGateway;
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
+}
