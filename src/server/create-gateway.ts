@@ -18,6 +18,9 @@ import { clientAddress, createRouteTable, createUpstreamForwarder } from "../pro
 import { listenOn } from "./listen-on.js";
 import { createRoutePipeline } from "./route-pipeline.js";
 
+/** A client that connects and never finishes its TLS handshake is dropped after this (Node: 120 s). */
+export const defaultTlsHandshakeTimeoutMs = 10_000;
+
 /** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
 export interface GatewayOptions {
   config: CompiledConfig;
@@ -33,6 +36,8 @@ export interface GatewayOptions {
   metrics?: Metrics;
   /** With `listen.tls`: the PEM certificate chain and key (read by `startGateway`); the server speaks HTTPS. */
   tls?: TlsMaterial;
+  /** With `tls`: how long a client has to finish its handshake (default 10 s; tests shorten it). */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 /** A certificate chain and its private key, PEM. */
@@ -133,7 +138,12 @@ export function createGateway(options: GatewayOptions): Gateway {
       ? createServer(serverOptions, onRequest)
       : createTlsServer(
           // A client that connects and never finishes the handshake is dropped after 10 s (Node: 120 s).
-          { ...serverOptions, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: 10_000 },
+          {
+            ...serverOptions,
+            cert: options.tls.cert,
+            key: options.tls.key,
+            handshakeTimeout: options.tlsHandshakeTimeoutMs ?? defaultTlsHandshakeTimeoutMs,
+          },
           onRequest,
         );
   // Sockets still in their TLS handshake are not HTTP connections yet, so closeAllConnections() does not

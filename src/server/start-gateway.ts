@@ -51,6 +51,8 @@ export interface StartGatewayOptions {
   features?: readonly FeatureFactory[];
   /** Environment the features read credentials from; default `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** With `listen.tls`: how long a client has to finish its handshake (default 10 s; tests shorten it). */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 /**
@@ -126,6 +128,9 @@ export async function startGateway(
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.listen ? { listen: options.listen } : {}),
     ...(tls ? { tls } : {}),
+    ...(options.tlsHandshakeTimeoutMs === undefined
+      ? {}
+      : { tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs }),
   });
   for (const warning of config.warnings)
     logger.warn({ path: warning.path, warning: warning.id }, warning.message);

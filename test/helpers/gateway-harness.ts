@@ -36,6 +36,7 @@ export async function startGatewayHarness(
     waitForKeys?: boolean;
     features?: FeatureFactory[];
     env?: NodeJS.ProcessEnv;
+    tlsHandshakeTimeoutMs?: number;
   } = {},
 ): Promise<GatewayHarness> {
   const dir = await mkdtemp(join(tmpdir(), "tollgate-test-"));
@@ -57,6 +58,7 @@ export async function startGatewayHarness(
     ...(options.secrets ? { secrets: options.secrets } : {}),
     ...(options.features ? { features: options.features } : {}),
     ...(options.env ? { env: options.env } : {}),
+    ...(options.tlsHandshakeTimeoutMs ? { tlsHandshakeTimeoutMs: options.tlsHandshakeTimeoutMs } : {}),
   });
   if (options.waitForKeys !== false) await running.keysLoaded;
   const harness: GatewayHarness = {
