@@ -50,10 +50,9 @@ const lineEnd = Buffer.from("}\n");
 export const maxAuditValueChars = 2048;
 
 /**
- * Creates the audit log's line encoder. A line used to be built with `JSON.stringify` of the whole event,
- * then redacted, joined with the other lines of its event-loop turn and encoded to UTF-8. Now each value
- * is redacted on its own and written as bytes into a block of memory that the sink receives as it is: no
- * line string, no join, no second copy.
+ * Creates the audit log's line encoder. Each value is redacted on its own and written as bytes into a
+ * block of memory that the sink receives as it is: no line string, no join, no second copy (what a
+ * whole-event `JSON.stringify` cost is in bench/README.md).
  *
  * Most of a line repeats the line before it (event, decision, route, token hash, policy, upstream,
  * status, the caller's identity: the same for every request of one caller on one route). So the encoder

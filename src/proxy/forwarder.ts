@@ -227,11 +227,11 @@ class ClientGoneError extends Error {
  * every request: its methods live on the prototype, so an exchange costs one allocation plus the one
  * listener it always needs; the drain and signal listeners are only made when used.
  *
- * It speaks undici 7's native handler API (`onConnect`, `onHeaders`, `onData`, `onComplete`, `onError`).
- * undici 7 is pinned because undici 8 does not run on Node 20; its newer `onRequestStart`/`onResponse*`
- * API is translated into this one by a wrapper that parses the raw headers into an object, which this
- * handler then turned back into a list: 10–15% more CPU per proxied request here. Moving to undici 8
- * means moving this class back to the new API (the forwarder tests pin the behaviour either way).
+ * It speaks undici 7's native handler API (`onConnect`, `onHeaders`, `onData`, `onComplete`, `onError`):
+ * undici 7 is pinned while Node 20 is supported (undici 8 does not run on it), and in undici 7 the newer
+ * `onRequestStart`/`onResponse*` API goes through a wrapper that parses the raw headers into an object
+ * this handler would turn back into a list (measured in bench/README.md). Moving to undici 8 means
+ * moving this class to the new API; the forwarder tests pin the behaviour either way.
  */
 class Exchange implements Dispatcher.DispatchHandler {
   private abortUpstream: ((error?: Error) => void) | undefined;

@@ -99,12 +99,8 @@ export function createGateway(options: GatewayOptions): Gateway {
   const everyFeature = new Set<GatewayFeature>(active.features);
   const clock = options.clock ?? systemClock;
   const forwarder = createUpstreamForwarder();
-  // A count, not a Set of responses: a JS Set that keeps being added to and deleted from reallocates its
-  // table every few dozen requests, and each retired table points at its successor. Once one table has
-  // been promoted to the old generation (by chance, a scavenge while it was current), that dead table
-  // keeps the next one — and every response in it — alive through the next scavenge, so all of them are
-  // promoted too, and so on until a full GC: measured, 1.8 MB promoted per scavenge instead of 60 KB, and
-  // a mark-compact every second or two (bench/README.md). Draining only needs the number.
+  // A count, not a Set of responses: draining only needs the number, and a Set churned once per request
+  // keeps retired tables (and the responses in them) alive across scavenges (bench/README.md, "GC").
   let inFlight = 0;
   const onResponseClosed = (): void => {
     inFlight -= 1;
@@ -121,8 +117,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     inFlight += 1;
-    // `on`, not `once`: a response closes once, and `once` wraps the listener in a new bound function
-    // per request (≈ 2 % of the request path's instructions under callgrind, bench/README.md).
+    // `on`, not `once`: a response closes once anyway, and `once` would wrap the listener per request.
     res.on("close", onResponseClosed);
     if (draining) res.setHeader("connection", "close");
     handleRequest(req, res).catch((error: unknown) => {

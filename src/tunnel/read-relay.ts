@@ -23,9 +23,8 @@ const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
  * Reads one tunnel socket without allocating per read (Node's `onread` mechanism) and hands the bytes to
  * the other socket once the tunnel starts. A class: one per socket, living as long as the tunnel.
  *
- * Why: a stream read allocates a fresh 64 KiB buffer for every read, and at bulk rates those buffers
- * make V8 run a full mark-compact every few dozen megabytes; in a gateway-sized heap that was a third of
- * the tunnel's CPU. Here an idle socket reads into one shared buffer (copied out, so the shared buffer is
+ * Why: a stream read allocates a fresh 64 KiB buffer for every read, and at bulk rates that garbage
+ * costs a gateway-sized heap more than the copying (bench/README.md, "Tunnels"). Here an idle socket reads into one shared buffer (copied out, so the shared buffer is
  * never pinned), and a socket whose reads come back large switches to a private 256 KiB buffer it reuses
  * read after read — replaced only when a write to the client could not finish at once and still
  * references it. Idle tunnels therefore hold no read buffer of their own.
