@@ -5,16 +5,14 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { AuditLog } from "../audit/types.js";
-import type { CompiledConfig } from "../config/types.js";
 import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { awaitContinue } from "../lib/expect-continue.js";
 import type { Metrics } from "../metrics/metrics.js";
-import type { TokenVerifier } from "../oidc/types.js";
-import type { GatewayFeature } from "../pipeline/feature.js";
 import { sendError } from "../pipeline/send-error.js";
 import { sendJson } from "../pipeline/send-json.js";
-import { clientAddress, createRouteTable, createUpstreamForwarder } from "../proxy/index.js";
+import { clientAddress, createUpstreamForwarder } from "../proxy/index.js";
+import type { GatewayLifecycle } from "./gateway-lifecycle.js";
 import { listenOn } from "./listen-on.js";
 import { createRoutePipeline } from "./route-pipeline.js";
 
@@ -23,15 +21,13 @@ export const defaultTlsHandshakeTimeoutMs = 10_000;
 
 /** What a gateway is built from; everything from outside is injected so tests can use real loopback parts. */
 export interface GatewayOptions {
-  config: CompiledConfig;
-  verifier: TokenVerifier;
+  /** Owns the configuration, verifier and features requests are served under (and their reloads). */
+  lifecycle: GatewayLifecycle;
   auditLog: AuditLog;
   logger: Logger;
   clock?: Clock;
   /** Overrides `config.listen` (tests listen on port 0). */
   listen?: { host?: string; port?: number };
-  /** Features beside routes (broker, tunnels), built from the same configuration. */
-  features?: readonly GatewayFeature[];
   /** Served at `GET /metrics` when `server.metrics` is on. */
   metrics?: Metrics;
   /** With `listen.tls`: the PEM certificate chain and key (read by `startGateway`); the server speaks HTTPS. */
@@ -53,21 +49,11 @@ export interface Gateway {
   listen(): Promise<AddressInfo>;
   /**
    * Graceful stop: stop accepting, let in-flight requests finish for up to `server.shutdownGraceMs`,
-   * then close what is left, flush the audit log and stop the verifier.
+   * then close what is left (through the lifecycle: features and verifier) and flush the audit log.
    */
   close(): Promise<void>;
   /** The address once listening. */
   address(): AddressInfo;
-  /**
-   * Swaps in a new configuration (and verifier) atomically: requests already past routing finish with
-   * the old one, every later request sees the new one. Listening address and header limits stay as
-   * they were (they need a restart). Returns the verifier that was replaced, for the caller to close.
-   */
-  reload(next: {
-    config: CompiledConfig;
-    verifier: TokenVerifier;
-    features?: readonly GatewayFeature[];
-  }): TokenVerifier;
   /**
    * Replaces the certificate and key of an HTTPS gateway (a renewed certificate, on SIGHUP): new
    * connections get them, open ones keep theirs. Throws when the gateway speaks plain HTTP, or when the
@@ -82,21 +68,14 @@ export interface Gateway {
  * {@link TollgateError} mapped by one function to status and JSON body.
  *
  * @example
- * const gateway = createGateway({ config, verifier, auditLog, logger });
+ * const gateway = createGateway({ lifecycle, auditLog, logger });
  * await gateway.listen();
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const { auditLog, logger } = options;
-  const startConfig = options.config;
-  // Swapped as one object by reload(), so a request never sees a config with another's route table.
-  let active = {
-    config: startConfig,
-    verifier: options.verifier,
-    routeTable: createRouteTable(startConfig.routes),
-    features: options.features ?? [],
-  };
-  // Features replaced by a reload keep serving what they started (open tunnels) until shutdown.
-  const everyFeature = new Set<GatewayFeature>(active.features);
+  const { lifecycle } = options;
+  // Listening address and header limits come from the first configuration; changing them needs a restart.
+  const startConfig = lifecycle.active.config;
   const clock = options.clock ?? systemClock;
   const forwarder = createUpstreamForwarder();
   // A count, not a Set of responses: draining only needs the number, and a Set churned once per request
@@ -172,7 +151,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   });
 
   server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const { config, verifier, features } = active;
+    const { config, verifier, features } = lifecycle.active;
     const feature = features.find((candidate) => candidate.handleConnect !== undefined);
     if (feature === undefined || draining) {
       const status = draining ? "503 Service Unavailable" : "405 Method Not Allowed";
@@ -192,6 +171,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = clock();
+    const active = lifecycle.active;
     const { config, verifier, features } = active;
     const requestId = randomUUID();
     const rawUrl = req.url ?? "/";
@@ -237,6 +217,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function sendReadiness(res: ServerResponse): void {
+    const active = lifecycle.active;
     const issuers = active.verifier.status();
     const features = active.features.flatMap((feature) =>
       feature.readiness === undefined ? [] : [{ feature: feature.name, ...feature.readiness() }],
@@ -263,41 +244,15 @@ export function createGateway(options: GatewayOptions): Gateway {
         throw new Error("this gateway speaks plain HTTP: listen.tls needs a restart");
       (server as unknown as TlsServer).setSecureContext({ cert: material.cert, key: material.key });
     },
-    reload(next) {
-      const features = next.features ?? [];
-      if (draining) {
-        // A reload that finishes after a stop began would add features the stop no longer closes (an
-        // open Redis connection alone keeps the process from exiting).
-        for (const feature of features) void feature.close?.();
-        throw new Error("the gateway is stopping; the reload was not applied");
-      }
-      const previous = active.verifier;
-      const replaced = active.features;
-      for (const feature of features) everyFeature.add(feature);
-      active = {
-        config: next.config,
-        verifier: next.verifier,
-        routeTable: createRouteTable(next.config.routes),
-        features,
-      };
-      for (const feature of replaced) {
-        if (feature.retire === undefined || features.includes(feature)) continue;
-        feature.retire().then(
-          () => everyFeature.delete(feature),
-          (error: unknown) =>
-            logger.error({ err: error, feature: feature.name }, "retiring a replaced feature failed"),
-        );
-      }
-      return previous;
-    },
     async close() {
       if (draining) return;
       draining = true;
+      lifecycle.stopping();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive sockets with no request in flight would hold server.close() open until they time out.
       server.closeIdleConnections();
       const graceOver = new Promise<"timeout">((resolve) =>
-        setTimeout(() => resolve("timeout"), active.config.server.shutdownGraceMs).unref(),
+        setTimeout(() => resolve("timeout"), lifecycle.active.config.server.shutdownGraceMs).unref(),
       );
       const drained = new Promise<void>((resolve) => {
         const check = () => (inFlight === 0 ? resolve() : setTimeout(check, 25).unref());
@@ -308,10 +263,9 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       server.closeAllConnections();
       for (const socket of tcpConnections) socket.destroy();
-      await Promise.all([...everyFeature].map((feature) => feature.close?.()));
+      await lifecycle.close();
       await closed;
       await forwarder.close();
-      active.verifier.close();
       await auditLog.flush();
     },
   };

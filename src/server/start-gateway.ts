@@ -10,10 +10,10 @@ import { type Clock, systemClock } from "../lib/clock.js";
 import { createMetrics } from "../metrics/metrics.js";
 import { createTokenVerifier } from "../oidc/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
-import type { GatewayFeature } from "../pipeline/feature.js";
 import { createGateway, type Gateway, type TlsMaterial } from "./create-gateway.js";
 import type { FeatureFactory } from "./features.js";
 import { builtInFeatures } from "./features.js";
+import { createGatewayLifecycle } from "./gateway-lifecycle.js";
 
 /** Everything `serve` (and `dev`, and the integration tests) run: the parts wired together. */
 export interface RunningGateway {
@@ -98,33 +98,25 @@ export async function startGateway(
     const code = (sinkProblem as NodeJS.ErrnoException).code ?? "unusable";
     throw new TollgateError("TG_CONFIG_INVALID", `audit.sink: cannot open ${auditSink} (${code})`);
   }
-  const verifier = createTokenVerifier(config.issuers, config.verifier, {
-    ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
   const clock = options.clock ?? systemClock;
-  const factories = options.features ?? builtInFeatures;
-  const buildFeatures = async (forConfig: CompiledConfig, forVerifier: TokenVerifier) => {
-    const dependencies = {
-      verifier: forVerifier,
-      auditLog,
-      logger,
-      redactor,
-      clock,
-      env: options.env ?? process.env,
-    };
-    const built = await Promise.all(factories.map((factory) => factory(forConfig, dependencies)));
-    return built.filter((feature): feature is GatewayFeature => feature !== undefined);
-  };
+  const lifecycle = await createGatewayLifecycle(config, {
+    createVerifier: (forConfig) =>
+      createTokenVerifier(forConfig.issuers, forConfig.verifier, {
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }),
+    factories: options.features ?? builtInFeatures,
+    dependencies: { auditLog, logger, redactor, clock, env: options.env ?? process.env },
+    logger,
+  });
+  const verifier = lifecycle.active.verifier;
   // Subscribed before the verifier starts, so the first key load is counted.
   const metrics = createMetrics();
   const gateway = createGateway({
-    config,
-    verifier,
+    lifecycle,
     auditLog,
     logger,
     metrics,
-    features: await buildFeatures(config, verifier),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.listen ? { listen: options.listen } : {}),
     ...(tls ? { tls } : {}),
@@ -158,63 +150,36 @@ export async function startGateway(
     { host: address.address, port: address.port, routes: config.routes.length },
     "tollgate listening",
   );
-  let current = { config, verifier };
   async function reload(next: CompiledConfig) {
+    const current = lifecycle.active.config;
     const restartNeeded: string[] = [];
-    if (JSON.stringify(next.listen) !== JSON.stringify(current.config.listen)) restartNeeded.push("listen");
-    if (next.audit.sink !== current.config.audit.sink) restartNeeded.push("audit.sink");
-    if (next.audit.flushIntervalMs !== current.config.audit.flushIntervalMs) {
+    if (JSON.stringify(next.listen) !== JSON.stringify(current.listen)) restartNeeded.push("listen");
+    if (next.audit.sink !== current.audit.sink) restartNeeded.push("audit.sink");
+    if (next.audit.flushIntervalMs !== current.audit.flushIntervalMs) {
       restartNeeded.push("audit.flush_interval");
     }
-    if (JSON.stringify(next.audit.denials) !== JSON.stringify(current.config.audit.denials)) {
+    if (JSON.stringify(next.audit.denials) !== JSON.stringify(current.audit.denials)) {
       restartNeeded.push("audit.denials");
     }
-    if (JSON.stringify(next.server) !== JSON.stringify(current.config.server)) restartNeeded.push("server");
+    if (JSON.stringify(next.server) !== JSON.stringify(current.server)) restartNeeded.push("server");
     // A renewed certificate at the same paths is read again (and checked) before anything changes; other
     // listen changes need a restart.
     const renewedTls =
       tls !== undefined &&
       next.listen.tls !== undefined &&
-      JSON.stringify(next.listen.tls) === JSON.stringify(current.config.listen.tls)
+      JSON.stringify(next.listen.tls) === JSON.stringify(current.listen.tls)
         ? await readTlsMaterial(next.listen.tls)
         : undefined;
-    const sameIssuers =
-      JSON.stringify([next.issuers, next.verifier]) ===
-      JSON.stringify([current.config.issuers, current.config.verifier]);
-    let nextVerifier = current.verifier;
-    if (!sameIssuers) {
-      nextVerifier = createTokenVerifier(next.issuers, next.verifier, {
-        ...(options.clock ? { clock: options.clock } : {}),
-        ...(options.fetch ? { fetch: options.fetch } : {}),
-      });
-      await nextVerifier.start();
-      if (!nextVerifier.isReady()) {
-        nextVerifier.close();
-        throw new Error(
-          "the new configuration's issuer keys could not be loaded; keeping the old configuration",
-        );
-      }
-    }
-    const features = await buildFeatures(next, nextVerifier);
-    let replaced: TokenVerifier;
-    try {
-      replaced = gateway.reload({ config: next, verifier: nextVerifier, features });
-    } catch (error) {
-      // Not applied (the gateway is stopping): what this reload built goes with it.
-      if (nextVerifier !== current.verifier) nextVerifier.close();
-      throw error;
-    }
+    const { verifierReplaced } = await lifecycle.reload(next);
     if (renewedTls !== undefined) gateway.updateTls(renewedTls);
-    if (replaced !== nextVerifier) replaced.close();
-    current = { config: next, verifier: nextVerifier };
     for (const warning of next.warnings)
       logger.warn({ path: warning.path, warning: warning.id }, warning.message);
-    return { verifierReplaced: !sameIssuers, restartNeeded };
+    return { verifierReplaced, restartNeeded };
   }
   return {
     gateway,
     get verifier() {
-      return current.verifier;
+      return lifecycle.active.verifier;
     },
     auditLog,
     logger,
