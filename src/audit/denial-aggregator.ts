@@ -29,8 +29,8 @@ interface Repeats {
 
 /**
  * Folds floods of denials into counted lines, so that junk sent at full rate cannot grow the audit log
- * (or fill the disk) at the rate it arrives: about 470 bytes a request, 62 MB in 40 s on the bench
- * machine, before this.
+ * (or fill the disk) at the rate it arrives: about 410 bytes a request before this
+ * (test/server/denial-flood.test.ts measures both).
  *
  * A source is one client address denied for one reason on one route (or tunnel), by one event type;
  * for a verified caller (a denial that carries an identity), also one token, so two callers behind one

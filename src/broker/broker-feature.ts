@@ -7,7 +7,7 @@ import { admitBody } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
 import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
-import { extractToken } from "../pipeline/extract-token.js";
+import { type ExtractedToken, extractToken } from "../pipeline/extract-token.js";
 import type {
   FeatureContext,
   FeatureDependencies,
@@ -277,8 +277,10 @@ async function buildBroker(
     };
     // What serving found out, written into the audit line whatever the outcome (serve never sees it).
     const findings: BrokerFindings = {};
+    // Read once: `serve` checks it (with `authorization: oidc`), and the audit line redacts it in any field.
+    const presented = extractToken(req.headers, true);
     try {
-      const answer = await serve(action, req, res, context, findings);
+      const answer = await serve(action, req, res, context, presented, findings);
       auditBrokerFindings(event, findings);
       event.status = answer.status;
       sendJson(res, answer.status, answer.body, {
@@ -294,7 +296,7 @@ async function buildBroker(
     } finally {
       event.duration_ms = clock() - context.startedMs;
       // The broker's audited path is fixed text, but the token stays a secret of its line in any field.
-      context.auditLog.emit(event, extractToken(req.headers, true)?.token);
+      context.auditLog.emit(event, presented?.token);
     }
   }
 
@@ -303,6 +305,7 @@ async function buildBroker(
     req: IncomingMessage,
     res: ServerResponse,
     context: FeatureContext,
+    presented: ExtractedToken | undefined,
     findings: BrokerFindings,
   ): Promise<{ status: number; body: unknown }> {
     if (req.method !== "POST") {
@@ -312,9 +315,8 @@ async function buildBroker(
     }
     let verified: VerifiedToken | undefined;
     if (broker.authorization === "oidc") {
-      const extracted = extractToken(req.headers, true);
-      if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
-      const authentication = await authenticate(context.verifier, extracted.token);
+      if (presented === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
+      const authentication = await authenticate(context.verifier, presented.token);
       findings.authentication = authentication;
       if (!authentication.ok) throw authentication.error;
       verified = authentication.verified;

@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from "node:http";
 import type { Socket } from "node:net";
 import { deciderConditions } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
@@ -9,7 +8,7 @@ import { decide, evaluateAccess } from "../policy/index.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
 import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
 import { formatHostPort } from "./ip-address.js";
-import { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
+import { type ProxyCredential, proxyAuthenticateValue } from "./proxy-credential.js";
 import type { CompiledTunnel, LookupAll, TunnelTarget } from "./types.js";
 
 /**
@@ -68,14 +67,14 @@ const proxyAuthHeaders = Object.freeze({ "proxy-authenticate": proxyAuthenticate
  */
 export async function admit(
   parts: AdmissionParts,
-  headers: IncomingHttpHeaders,
+  credential: ProxyCredential | undefined,
   target: TunnelTarget,
   signal: AbortSignal,
   use: DialOptions["use"],
 ): Promise<Admission> {
   const findings: AdmissionFindings = {};
   try {
-    const { upstream, tunnel } = await decideAndDial(parts, headers, target, signal, use, findings);
+    const { upstream, tunnel } = await decideAndDial(parts, credential, target, signal, use, findings);
     return { admitted: true, upstream, tunnel, findings };
   } catch (error) {
     return { admitted: false, error, findings };
@@ -95,13 +94,12 @@ export function auditAdmission(event: AuditEvent, findings: AdmissionFindings): 
 /** The five checks of {@link admit}, recording into `findings` as they learn; throws the refusal. */
 async function decideAndDial(
   parts: AdmissionParts,
-  headers: IncomingHttpHeaders,
+  credential: ProxyCredential | undefined,
   target: TunnelTarget,
   signal: AbortSignal,
   use: DialOptions["use"],
   findings: AdmissionFindings,
 ): Promise<{ upstream: Socket; tunnel: CompiledTunnel }> {
-  const credential = proxyCredential(headers);
   if (credential === undefined) {
     throw new TollgateError("TG_PROXY_AUTH_REQUIRED", "no proxy credential presented", {
       headers: proxyAuthHeaders,

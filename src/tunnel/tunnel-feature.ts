@@ -90,6 +90,8 @@ export function createTunnelFeature(
   }
 
   async function connect(req: IncomingMessage, socket: Socket, head: Buffer, context: FeatureContext) {
+    // Read once: admission checks it, and the audit line redacts it in every form.
+    const credential = proxyCredential(req.headers);
     const event: AuditEvent = {
       event: "tunnel.open",
       request_id: context.requestId,
@@ -117,7 +119,7 @@ export function createTunnelFeature(
         );
       }
       event.destination = target.text;
-      const admission = await admit(partsFor(context), req.headers, target, controller.signal, "tunnel");
+      const admission = await admit(partsFor(context), credential, target, controller.signal, "tunnel");
       auditAdmission(event, admission.findings);
       if (!admission.admitted) throw admission.error;
       upstream = admission.upstream;
@@ -131,7 +133,7 @@ export function createTunnelFeature(
       event.reason = "allowed-by-policy";
       event.status = 200;
       event.duration_ms = clock() - context.startedMs;
-      auditLog.emit(event, presentedToken(req));
+      auditLog.emit(event, credential?.token);
       startTunnel(socket, upstream, admission.tunnel, event);
     } catch (error) {
       pending.delete(controller);
@@ -145,7 +147,7 @@ export function createTunnelFeature(
         socket.destroy();
         event.decision = "error";
       }
-      finishRefusal(req, event, error, answered, context);
+      finishRefusal(credential?.token, event, error, answered, context);
     }
   }
 
@@ -180,7 +182,7 @@ export function createTunnelFeature(
   }
 
   function finishRefusal(
-    req: IncomingMessage,
+    presentedToken: string | undefined,
     event: AuditEvent,
     error: unknown,
     answered: { code: string; status: number },
@@ -190,7 +192,7 @@ export function createTunnelFeature(
     if (!isTollgateError(error))
       logger.error({ err: error, request_id: context.requestId }, "unexpected error in the tunnel feature");
     event.duration_ms = clock() - context.startedMs;
-    auditLog.emit(event, presentedToken(req));
+    auditLog.emit(event, presentedToken);
   }
 
   return {
@@ -198,6 +200,8 @@ export function createTunnelFeature(
     claimsRequest: (req) => isAbsoluteForm(req.url),
     async handleRequest(req: IncomingMessage, res: ServerResponse, context: FeatureContext) {
       const rawUrl = req.url ?? "";
+      // Read once: admission checks it, and the audit line redacts it in every form.
+      const credential = proxyCredential(req.headers);
       const event: AuditEvent = {
         event: "gateway.request",
         request_id: context.requestId,
@@ -219,7 +223,7 @@ export function createTunnelFeature(
         event.path = absolute.path;
         const admission = await admit(
           partsFor(context),
-          req.headers,
+          credential,
           absolute.target,
           controller.signal,
           "http",
@@ -241,11 +245,11 @@ export function createTunnelFeature(
         event.bytes_in = result.bytesIn;
         event.bytes_out = result.bytesOut;
         event.duration_ms = clock() - context.startedMs;
-        auditLog.emit(event, presentedToken(req));
+        auditLog.emit(event, credential?.token);
       } catch (error) {
         const response = toErrorResponse(error, context.requestId);
         finishRefusal(
-          req,
+          credential?.token,
           event,
           error,
           { code: response.body.error.code, status: response.status },
@@ -295,11 +299,6 @@ function auditedTarget(raw: string): string {
   const at = authority.lastIndexOf("@");
   const cleaned = at === -1 ? raw : `${scheme}[user info removed]${rest.slice(at)}`;
   return cleaned;
-}
-
-/** The token a request presented to the tunnel feature, for its audit line's redaction. */
-function presentedToken(req: IncomingMessage): string | undefined {
-  return proxyCredential(req.headers)?.token;
 }
 
 function ignore(): void {}
