@@ -181,8 +181,8 @@ function kindOf(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-// Walking the schema relies on zod 4's documented `_zod.def` (the same structure `zod/v4/core` exposes
-// to library authors); only the node kinds this schema uses are followed.
+// Walking the schema reads zod 4's public `schema.def` (the definition zod documents for library authors);
+// only the node kinds this schema uses are followed.
 interface SchemaDef {
   type: string;
   shape?: Record<string, z.ZodType>;
@@ -194,7 +194,7 @@ interface SchemaDef {
 }
 
 function defOf(schema: z.ZodType): SchemaDef {
-  return (schema as unknown as { _zod: { def: SchemaDef } })._zod.def;
+  return schema.def as unknown as SchemaDef;
 }
 
 function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {

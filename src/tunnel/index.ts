@@ -38,7 +38,7 @@ export {
   normalizeHost,
 } from "./ip-address.js";
 export { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
-export { adoptReads, ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
+export { ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 export {
   type SplicedTunnel,
   type SpliceOptions,

@@ -1,5 +1,4 @@
-import { Socket as NetSocket, type Socket } from "node:net";
-import { TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
 
 /**
  * Bytes one direction of a tunnel may have queued in the destination socket before the source stops
@@ -20,14 +19,16 @@ const privateBufferBytes = 256 * 1024;
 const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
 
 /**
- * Reads one tunnel socket without allocating per read (Node's `onread` mechanism) and hands the bytes to
- * the other socket once the tunnel starts. A class: one per socket, living as long as the tunnel.
+ * Reads one tunnel socket without allocating per read (the public `onread` option of `net.connect`, so
+ * only sockets tollgate dials itself: the destination side of a tunnel) and hands the bytes to the other
+ * socket once the tunnel starts. A class: one per socket, living as long as the tunnel.
  *
  * Why: a stream read allocates a fresh 64 KiB buffer for every read, and at bulk rates that garbage
- * costs a gateway-sized heap more than the copying (bench/README.md, "Tunnels"). Here an idle socket reads into one shared buffer (copied out, so the shared buffer is
- * never pinned), and a socket whose reads come back large switches to a private 256 KiB buffer it reuses
- * read after read — replaced only when a write to the client could not finish at once and still
- * references it. Idle tunnels therefore hold no read buffer of their own.
+ * costs a gateway-sized heap more than the copying (bench/README.md, "Tunnels"). Here an idle socket
+ * reads into one shared buffer (copied out, so the shared buffer is never pinned), and a socket whose
+ * reads come back large switches to a private 256 KiB buffer it reuses read after read — replaced only
+ * when a write to the client could not finish at once and still references it. Idle tunnels therefore
+ * hold no read buffer of their own.
  */
 export class ReadRelay {
   private destination: Socket | undefined;
@@ -35,7 +36,7 @@ export class ReadRelay {
   private privateBuffer: Buffer | undefined;
   private bulk = false;
 
-  /** What `net.connect({ onread })` gets (and what {@link adoptReads} installs). */
+  /** What `net.connect({ onread })` gets. */
   readonly onread = {
     buffer: (): Buffer => this.nextBuffer(),
     callback: (bytes: number, buffer: Buffer): boolean => this.onRead(bytes, buffer),
@@ -87,55 +88,6 @@ export class ReadRelay {
     if (!shared && queued > 0) this.privateBuffer = undefined;
     return queued <= tunnelQueueLimit;
   }
-}
-
-/**
- * Node's private property names for the `onread` option, found once on a probe socket (by the values
- * they hold), so that a socket Node created without `onread` — the client's, accepted by the HTTP
- * server — can be switched to relay reads after the CONNECT. `undefined` when this Node does not have
- * them; sockets then keep their ordinary stream reads.
- */
-const onreadKeys = findOnreadKeys();
-
-function findOnreadKeys(): { buffer: symbol; callback: symbol; generator: symbol } | undefined {
-  const buffer = () => sharedBuffer;
-  const callback = () => true;
-  // Node accepts `onread` here (as in net.connect); @types/node 20 lists it only for connect options.
-  const probe = new NetSocket({ onread: { buffer, callback } } as ConstructorParameters<typeof NetSocket>[0]);
-  const values = probe as unknown as Record<symbol, unknown>;
-  const keys = Object.getOwnPropertySymbols(probe);
-  const generatorKey = keys.find((key) => values[key] === buffer);
-  const callbackKey = keys.find((key) => values[key] === callback);
-  const bufferKey = keys.find((key) => values[key] === true);
-  probe.destroy();
-  if (generatorKey === undefined || callbackKey === undefined || bufferKey === undefined) return undefined;
-  return { buffer: bufferKey, callback: callbackKey, generator: generatorKey };
-}
-
-/**
- * Switches a plain TCP socket that Node created without `onread` (the client side of a CONNECT) to
- * read through a new {@link ReadRelay}, as if it had been created with the option. Bytes the socket
- * had already buffered are kept and delivered first. Returns `undefined`, changing nothing, for TLS
- * sockets or when this Node lacks what the switch needs: the caller then reads the socket as a stream.
- */
-export function adoptReads(socket: Socket): ReadRelay | undefined {
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: unknown } })._handle;
-  if (
-    onreadKeys === undefined ||
-    socket instanceof TLSSocket ||
-    typeof handle?.useUserBuffer !== "function"
-  ) {
-    return undefined;
-  }
-  const relay = new ReadRelay();
-  for (let chunk: Buffer | null = socket.read(); chunk !== null; chunk = socket.read()) relay.hold(chunk);
-  const first = relay.onread.buffer();
-  const fields = socket as unknown as Record<symbol, unknown>;
-  fields[onreadKeys.buffer] = first;
-  fields[onreadKeys.callback] = relay.onread.callback;
-  fields[onreadKeys.generator] = relay.onread.buffer;
-  (handle.useUserBuffer as (buffer: Buffer) => void).call(handle, first);
-  return relay;
 }
 
 const relays = new WeakMap<Socket, ReadRelay>();

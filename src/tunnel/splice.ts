@@ -1,6 +1,6 @@
 import type { Socket } from "node:net";
 import type { systemDial } from "./dial.js";
-import { adoptReads, type ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
+import { type ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 
 /** Why a tunnel closed, as the `tunnel.close` audit event's `reason` reports it. */
 export type TunnelCloseReason =
@@ -44,18 +44,15 @@ const closeGraceMs = 2_000;
  * that ends its request still gets the whole answer), bounded queues each way, and the two limits.
  *
  * Written by hand rather than with `pipe()`, because on loopback a tunnel's cost is per read and per
- * write, and measured (bench/tunnel-throughput.mjs) the naive pipe lost to two changes:
+ * write (bench/README.md, "Tunnels"):
  *
- * - both sockets read through a {@link ReadRelay} into reused buffers instead of a fresh 64 KiB
- *   allocation per read (at bulk rates the garbage of those allocations cost more CPU than the copying);
- *   the upstream socket gets one when {@link systemDial} creates it, the client's is switched by
- *   {@link adoptReads};
+ * - the upstream socket reads through a {@link ReadRelay} into reused buffers (public
+ *   `net.connect({ onread })`, set by {@link systemDial}); the client socket, accepted by the HTTP
+ *   server, has no public way to do so and reads as a stream — corking the destination for one
+ *   event-loop turn so the several reads libuv makes in a turn leave in one `writev`. Its fresh 64 KiB
+ *   buffer per read makes uploads cost more CPU than downloads (bench/README.md, issue 17's section);
  * - a direction pauses only when the other socket has more than {@link tunnelQueueLimit} queued, not
  *   after every chunk larger than Node's 16 KiB high-water mark.
- *
- * Where a relay is not available (a TLS client socket, a test's own dial function) that direction falls
- * back to stream reads, corking the destination for one event-loop turn so the several reads libuv makes
- * in a turn leave in one `writev`.
  *
  * Byte counts come from the sockets' own counters and the idle limit from the upstream socket's timer
  * (Node refreshes it on every read from and write to that socket, so it sees both directions).
@@ -88,13 +85,8 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     // Half-close: the peer finished sending; pass the FIN on, keep the other direction open.
     from.on("end", () => to.end());
   };
-  const clientRelay = adoptReads(client);
-  if (clientRelay === undefined) forward(client, upstream);
-  else {
-    upstream.on("drain", () => client.resume());
-    client.on("end", () => upstream.end());
-    clientRelay.start(upstream, client);
-  }
+  // The client socket was accepted by the HTTP server, which has no public `onread`: stream reads.
+  forward(client, upstream);
   const relay = relayOf(upstream);
   if (relay === undefined) forward(upstream, client);
   else {
