@@ -2,8 +2,8 @@ import { formatProblems, loadConfigFile } from "../config/index.js";
 import type { CompiledConfig } from "../config/types.js";
 
 /** Default configuration path: `--config`, else `TOLLGATE_CONFIG`, else `./tollgate.yaml`. */
-export function configPath(option: string | undefined): string {
-  return option ?? process.env.TOLLGATE_CONFIG ?? "tollgate.yaml";
+export function configPath(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return option ?? env.TOLLGATE_CONFIG ?? "tollgate.yaml";
 }
 
 /**

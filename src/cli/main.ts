@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { type CliIo, type CommandContext, processIo } from "./command-context.js";
 import { registerCheck } from "./commands/check.js";
 import { registerDev } from "./commands/dev.js";
 import { registerExplain } from "./commands/explain.js";
@@ -11,9 +12,10 @@ import { UsageError } from "./exit-codes.js";
 
 /**
  * Runs the tollgate command line and resolves with the process exit code. Commands are declared in
- * one registry (below); each command's action resolves with its own exit code.
+ * one registry (below); each command's action resolves with its own exit code. `io` is the process's
+ * streams and environment unless a test passes its own.
  */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   let exitCode = 0;
   const program = new Command()
     .name("tollgate")
@@ -22,18 +24,26 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .version(await packageVersion())
     .showHelpAfterError()
-    .exitOverride();
-  const setExitCode = (code: number) => {
-    exitCode = code;
+    .exitOverride()
+    // Set before the commands are added: each inherits it, so help and usage errors go to `io` too.
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  const context: CommandContext = {
+    ...io,
+    setExitCode: (code: number) => {
+      exitCode = code;
+    },
   };
-  registerServe(program, setExitCode);
-  registerCheck(program, setExitCode);
-  registerExplain(program, setExitCode);
-  registerDev(program, setExitCode);
-  registerSchema(program, setExitCode);
-  registerToken(program, setExitCode);
-  registerProxy(program, setExitCode);
-  registerForward(program, setExitCode);
+  registerServe(program, context);
+  registerCheck(program, context);
+  registerExplain(program, context);
+  registerDev(program, context);
+  registerSchema(program, context);
+  registerToken(program, context);
+  registerProxy(program, context);
+  registerForward(program, context);
 
   try {
     await program.parseAsync(argv, { from: "user" });
@@ -43,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof UsageError) {
-      process.stderr.write(`tollgate: ${error.message}\n`);
+      io.stderr.write(`tollgate: ${error.message}\n`);
       return 2;
     }
     throw error;

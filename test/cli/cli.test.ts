@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
 import { runTollgate, waitForOutput } from "../helpers/run-cli.js";
 
 const run = promisify(execFile);
@@ -14,6 +15,21 @@ const fixture = (name: string) => join(root, "test/fixtures/claims", name);
 
 /** Runs the built CLI (npm test builds dist/ first) and returns its exit code and output. */
 const tollgate = (args: string[], env: Record<string, string> = {}) => runTollgate(args, { env });
+
+/**
+ * Runs the command line in this process (what `bin/tollgate.js` calls, with collected output instead of
+ * the process's streams): for the commands that only read files and print, without a process start.
+ */
+async function tollgateInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const code = await main(args, {
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: { PATH: process.env.PATH ?? "" },
+  });
+  return { code, stdout, stderr };
+}
 
 let dir: string;
 let config: string;
@@ -52,16 +68,43 @@ describe("tollgate command line", () => {
   it.each([[[]], [["serve"]], [["check"]], [["explain"]], [["dev"]], [["dev", "mint"]], [["schema"]]])(
     "prints help for %j",
     async (command) => {
-      const result = await tollgate([...command, "--help"]);
+      const result = await tollgateInProcess([...command, "--help"]);
       expect(result.code).toBe(0);
       expect(result.stdout).toMatch(/^Usage: tollgate/);
     },
   );
 
+  it("the launcher passes the command's output and exit code on (bin/tollgate.js, a real process)", async () => {
+    const valid = await tollgate(["check", "--config", config]);
+    expect(valid.code).toBe(0);
+    expect(valid.stdout).toContain("0 error(s)");
+    const missing = await tollgate(["check", "--config", join(dir, "missing.yaml")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stdout).toContain("missing.yaml");
+  });
+
+  it("a usage mistake: exit 2 with the usage on stderr", async () => {
+    const result = await tollgateInProcess(["check", "--no-such-option"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown option '--no-such-option'/);
+    expect(result.stdout).toBe("");
+  });
+
   it("check: exit 0 for a valid file", async () => {
-    const result = await tollgate(["check", "--config", config]);
+    const result = await tollgateInProcess(["check", "--config", config]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("0 error(s)");
+  });
+
+  it("check: reads TOLLGATE_CONFIG from its environment when --config is absent", async () => {
+    let stdout = "";
+    const code = await main(["check"], {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: () => true },
+      env: { TOLLGATE_CONFIG: config },
+    });
+    expect(code).toBe(0);
+    expect(stdout).toContain(`${config}: 0 error(s)`);
   });
 
   it("check: exit 2 and every problem with its line for a broken file", async () => {
@@ -84,7 +127,7 @@ routes:
     allow: [nobody]
 `,
     );
-    const result = await tollgate(["check", "--config", broken]);
+    const result = await tollgateInProcess(["check", "--config", broken]);
     expect(result.code).toBe(2);
     expect(result.stdout).toMatch(/broken\.yaml:5\b/); // HMAC algorithm
     expect(result.stdout).toMatch(/broken\.yaml:7\b|broken\.yaml:8\b/); // policy pins no owner
@@ -146,7 +189,7 @@ routes:
   });
 
   it("schema: prints the committed JSON Schema", async () => {
-    const result = await tollgate(["schema"]);
+    const result = await tollgateInProcess(["schema"]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toHaveProperty("properties.routes");
   });

@@ -15,6 +15,7 @@ import {
 import { isTollgateError } from "../../errors/index.js";
 import { parseDuration } from "../../lib/duration.js";
 import { startGateway } from "../../server/index.js";
+import type { CommandContext } from "../command-context.js";
 import { exitCodes, UsageError } from "../exit-codes.js";
 import { untilStopSignal } from "../load-or-report.js";
 
@@ -27,7 +28,7 @@ function devStateDir(): string {
 }
 
 /** `tollgate dev` and `tollgate dev mint`. */
-export function registerDev(program: Command, setExitCode: (code: number) => void): void {
+export function registerDev(program: Command, context: CommandContext): void {
   const dev = program
     .command("dev")
     .description(
@@ -48,7 +49,7 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
         // The dev configuration is ours; failing here is a bug, but say what failed rather than crash.
         process.stderr.write(`${formatProblems(compiled.problems, configFile)}\n`);
         await Promise.all([issuer.close(), upstream.close()]);
-        return setExitCode(exitCodes.failure);
+        return context.setExitCode(exitCodes.failure);
       }
       const port = Number(options.port ?? process.env.PORT ?? 8080);
       const host = options.host ?? process.env.BIND ?? "127.0.0.1";
@@ -60,7 +61,7 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
         if (!isTollgateError(error) || error.code !== "TG_CONFIG_INVALID") throw error;
         // Most often a second `tollgate dev` on the same port; the first one's files stay as they are.
         process.stderr.write(`tollgate: ${error.message}; start it on another port with --port.\n`);
-        return setExitCode(exitCodes.badConfig);
+        return context.setExitCode(exitCodes.badConfig);
       }
       // Written once this instance serves: another `dev` that failed to start must not replace the
       // configuration the running one's `explain` hint points at.
@@ -103,7 +104,7 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
       await removeDevStateIfOwn(stateFile, state.pid);
       await running.close();
       await Promise.all([issuer.close(), upstream.close()]);
-      setExitCode(exitCodes.ok);
+      context.setExitCode(exitCodes.ok);
     });
 
   dev
@@ -135,7 +136,7 @@ export function registerDev(program: Command, setExitCode: (code: number) => voi
         expiresInSeconds: Math.round(lifetimeMs / 1000),
       });
       process.stdout.write(`${token}\n`);
-      setExitCode(exitCodes.ok);
+      context.setExitCode(exitCodes.ok);
     });
 }
 

@@ -10,6 +10,7 @@ import { evaluateAccess } from "../../policy/index.js";
 import type { CallerIdentity } from "../../policy/types.js";
 import { createRouteTable, normalizeRequestPath } from "../../proxy/index.js";
 import { explainConnect } from "../../tunnel/index.js";
+import type { CommandContext } from "../command-context.js";
 import { exitCodes, UsageError } from "../exit-codes.js";
 import { configPath, loadOrReport } from "../load-or-report.js";
 import { renderDecision } from "../render-decision.js";
@@ -27,7 +28,7 @@ interface ExplainOptions {
 }
 
 /** `tollgate explain`: the decision for a token or claim set, condition by condition. */
-export function registerExplain(program: Command, setExitCode: (code: number) => void): void {
+export function registerExplain(program: Command, context: CommandContext): void {
   program
     .command("explain")
     .description(
@@ -57,16 +58,18 @@ export function registerExplain(program: Command, setExitCode: (code: number) =>
         throw new UsageError("give exactly one of --token or --claims");
       }
       const config = await loadOrReport(configPath(options.config));
-      if (config === undefined) return setExitCode(exitCodes.badConfig);
+      if (config === undefined) return context.setExitCode(exitCodes.badConfig);
       const identity = await identityFrom(config, options);
-      if (identity === undefined) return setExitCode(exitCodes.denied);
+      if (identity === undefined) return context.setExitCode(exitCodes.denied);
       if (options.connect !== undefined) {
-        return setExitCode(
+        return context.setExitCode(
           explainTunnel(config, options.connect, identity) ? exitCodes.ok : exitCodes.denied,
         );
       }
       if (options.broker !== undefined) {
-        return setExitCode(explainBroker(config, options.broker, identity) ? exitCodes.ok : exitCodes.denied);
+        return context.setExitCode(
+          explainBroker(config, options.broker, identity) ? exitCodes.ok : exitCodes.denied,
+        );
       }
       const routes = selectRoutes(config, options);
       let anyAllowed = false;
@@ -76,7 +79,7 @@ export function registerExplain(program: Command, setExitCode: (code: number) =>
         if (!methodAllowed) process.stdout.write(`  but the method is not allowed on this route → DENY\n`);
         anyAllowed ||= decision.allow && methodAllowed;
       }
-      setExitCode(anyAllowed ? exitCodes.ok : exitCodes.denied);
+      context.setExitCode(anyAllowed ? exitCodes.ok : exitCodes.denied);
     });
 }
 

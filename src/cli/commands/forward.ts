@@ -7,6 +7,7 @@ import {
   startPortForwards,
 } from "../../client/index.js";
 import { TollgateError } from "../../errors/index.js";
+import type { CommandContext } from "../command-context.js";
 import { exitCodes } from "../exit-codes.js";
 import { untilStopSignal } from "../load-or-report.js";
 
@@ -19,7 +20,7 @@ interface ForwardOptions {
 }
 
 /** `tollgate forward LOCAL_PORT:HOST:PORT …`: local TCP ports carried through the gateway's tunnels. */
-export function registerForward(program: Command, setExitCode: (code: number) => void): void {
+export function registerForward(program: Command, context: CommandContext): void {
   program
     .command("forward")
     .description("Open local TCP ports whose connections are carried through CONNECT tunnels of the gateway.")
@@ -68,10 +69,10 @@ export function registerForward(program: Command, setExitCode: (code: number) =>
         }
         await untilStopSignal();
         await running.close();
-        setExitCode(exitCodes.ok);
+        context.setExitCode(exitCodes.ok);
       } catch (error) {
         process.stderr.write(`tollgate forward: ${describeClientError(error)}\n`);
-        setExitCode(
+        context.setExitCode(
           error instanceof TollgateError && error.code === "TG_CONFIG_INVALID"
             ? exitCodes.badConfig
             : exitCodes.failure,

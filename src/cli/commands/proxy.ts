@@ -6,6 +6,7 @@ import {
   startLocalProxy,
 } from "../../client/index.js";
 import { TollgateError } from "../../errors/index.js";
+import type { CommandContext } from "../command-context.js";
 import { exitCodes } from "../exit-codes.js";
 import { untilStopSignal } from "../load-or-report.js";
 
@@ -19,7 +20,7 @@ interface ProxyOptions {
 }
 
 /** `tollgate proxy`: a local forward proxy that adds a fresh OIDC token to every CONNECT and request. */
-export function registerProxy(program: Command, setExitCode: (code: number) => void): void {
+export function registerProxy(program: Command, context: CommandContext): void {
   program
     .command("proxy")
     .description(
@@ -66,10 +67,10 @@ export function registerProxy(program: Command, setExitCode: (code: number) => v
         process.stdout.write(`HTTPS_PROXY=${proxy.url}\nHTTP_PROXY=${proxy.url}\n`);
         await untilStopSignal();
         await proxy.close();
-        setExitCode(exitCodes.ok);
+        context.setExitCode(exitCodes.ok);
       } catch (error) {
         process.stderr.write(`tollgate proxy: ${describeClientError(error)}\n`);
-        setExitCode(
+        context.setExitCode(
           error instanceof TollgateError && error.code === "TG_CONFIG_INVALID"
             ? exitCodes.badConfig
             : exitCodes.failure,

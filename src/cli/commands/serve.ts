@@ -5,6 +5,7 @@ import type { CompiledConfig, ConfigResult } from "../../config/index.js";
 import { compileConfigText, formatProblems, loadConfigFile } from "../../config/index.js";
 import { isTollgateError } from "../../errors/index.js";
 import { type RunningGateway, startGateway } from "../../server/index.js";
+import type { CommandContext } from "../command-context.js";
 import { exitCodes } from "../exit-codes.js";
 import { configPath, loadOrReport, untilStopSignal } from "../load-or-report.js";
 
@@ -21,7 +22,7 @@ const environmentSource = "environment";
 const environmentOnlyConfig = 'listen:\n  host: "::"\nbroker:\n  authorization: none\n';
 
 /** `tollgate serve`: run the gateway until SIGINT/SIGTERM, then drain and stop. */
-export function registerServe(program: Command, setExitCode: (code: number) => void): void {
+export function registerServe(program: Command, context: CommandContext): void {
   program
     .command("serve")
     .description("Run the gateway. Stops gracefully on SIGINT/SIGTERM (drains in-flight requests).")
@@ -41,11 +42,11 @@ export function registerServe(program: Command, setExitCode: (code: number) => v
       const config = fromEnvironment
         ? reportProblems(compileEnvironmentConfig(), environmentSource)
         : await loadOrReport(path);
-      if (config === undefined) return setExitCode(exitCodes.badConfig);
+      if (config === undefined) return context.setExitCode(exitCodes.badConfig);
       // The credential is read again by the broker feature; reading it here first turns a missing or
       // malformed one into a plain message and exit code 2 before anything starts.
       if (config.compiledBroker !== undefined && !(await credentialUsable()))
-        return setExitCode(exitCodes.badConfig);
+        return context.setExitCode(exitCodes.badConfig);
       // Listening for SIGINT/SIGTERM from before the start, so that one arriving while the gateway starts
       // (an orchestrator that changed its mind) still stops it gracefully instead of killing it.
       const stopSignal = untilStopSignal();
@@ -55,7 +56,7 @@ export function registerServe(program: Command, setExitCode: (code: number) => v
       } catch (error) {
         if (!isTollgateError(error) || error.code !== "TG_CONFIG_INVALID") throw error;
         process.stderr.write(`tollgate: ${error.message}; nothing was started.\n`);
-        return setExitCode(exitCodes.badConfig);
+        return context.setExitCode(exitCodes.badConfig);
       }
       if (fromEnvironment) {
         running.logger.warn(
@@ -74,7 +75,7 @@ export function registerServe(program: Command, setExitCode: (code: number) => v
       running.logger.info({ signal }, "stopping: draining in-flight requests");
       await running.close();
       running.logger.info("stopped");
-      setExitCode(exitCodes.ok);
+      context.setExitCode(exitCodes.ok);
     });
 }
 

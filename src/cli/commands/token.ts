@@ -6,10 +6,11 @@ import {
   inGitHubActions,
   requestActionsIdToken,
 } from "../../client/index.js";
+import type { CommandContext } from "../command-context.js";
 import { exitCodes } from "../exit-codes.js";
 
 /** `tollgate token --audience AUD`: one OIDC token from the Actions runner, masked in the job log. */
-export function registerToken(program: Command, setExitCode: (code: number) => void): void {
+export function registerToken(program: Command, context: CommandContext): void {
   program
     .command("token")
     .description("Print an OIDC token for the audience, requested from the GitHub Actions runner.")
@@ -33,10 +34,10 @@ export function registerToken(program: Command, setExitCode: (code: number) => v
         });
         if (inGitHubActions(process.env)) process.stderr.write(addMaskCommand(token));
         process.stdout.write(`${token}\n`);
-        setExitCode(exitCodes.ok);
+        context.setExitCode(exitCodes.ok);
       } catch (error) {
         process.stderr.write(`tollgate token: ${describeClientError(error)}\n`);
-        setExitCode(exitCodes.failure);
+        context.setExitCode(exitCodes.failure);
       }
     });
 }
