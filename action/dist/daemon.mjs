@@ -6,7 +6,7 @@ import {
   prepareClient,
   startLocalProxy,
   startPortForwards
-} from "./chunk-HR2R7IZI.mjs";
+} from "./chunk-L53JIRID.mjs";
 
 // action/src/run-daemon.ts
 async function runDaemon(config, env) {

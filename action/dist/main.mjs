@@ -11,7 +11,7 @@ import {
   parseForwardSpec,
   parseGatewayUrl,
   parseListenAddress
-} from "./chunk-HR2R7IZI.mjs";
+} from "./chunk-L53JIRID.mjs";
 
 // action/src/main.ts
 import { fileURLToPath } from "node:url";

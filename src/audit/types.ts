@@ -57,6 +57,11 @@ export interface AuditEvent {
   }[];
   /** Runner token broker: the canonical scope (`octo-org`, `octo-org/app`, `enterprise:slug`). */
   scope?: string;
+  /**
+   * The abuse control this request met: the rate limit that refused it (`route:NAME`, `tunnel:NAME`,
+   * `grant:INDEX`, `listen.auth_failures`), or `single_use` for a replayed token or one without `jti`.
+   */
+  limit?: string;
   /** Runner token broker: whether the token cache answered (no GitHub call for this request). */
   cache_hit?: boolean;
   /** Runner token broker, `runner.jitconfig`: the name of the runner created. */

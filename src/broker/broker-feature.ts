@@ -16,7 +16,7 @@ import type {
 } from "../pipeline/feature.js";
 import { auditFailure } from "../pipeline/outcome.js";
 import { sendJson } from "../pipeline/send-json.js";
-import { createSingleFlight, createStateStore } from "../store/index.js";
+import { createSingleFlight, createStateStore, redisUrlPassword } from "../store/index.js";
 import { readBrokerCredential } from "./credentials.js";
 import { createGitHubApi } from "./github-api.js";
 import { evaluateGrants } from "./grants.js";
@@ -105,7 +105,7 @@ async function buildBroker(
   dependencies: FeatureDependencies,
   options: BrokerFeatureOptions,
 ): Promise<GatewayFeature> {
-  const { logger, redactor, clock } = dependencies;
+  const { logger, redactor, clock, controls } = dependencies;
   const reading = await readBrokerCredential(dependencies.env);
   for (const secret of reading.secrets) redactor.register(secret);
   for (const warning of reading.warnings) logger.warn({ component: "broker" }, warning);
@@ -129,7 +129,7 @@ async function buildBroker(
   }
 
   // A Redis password in store.url is a secret like the credential: never in a log line.
-  const storePassword = storeSettings.url === undefined ? "" : redisPassword(storeSettings.url);
+  const storePassword = storeSettings.url === undefined ? "" : redisUrlPassword(storeSettings.url);
   if (storePassword !== "") redactor.register(storePassword);
   const store = createStateStore(storeSettings, { clock, logger });
   const api = createGitHubApi({
@@ -316,7 +316,13 @@ async function buildBroker(
     let verified: VerifiedToken | undefined;
     if (broker.authorization === "oidc") {
       if (presented === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
-      const authentication = await authenticate(context.verifier, presented.token);
+      const authentication = await authenticate(
+        context.verifier,
+        presented.token,
+        undefined,
+        controls.authFailures,
+        context.clientIp,
+      );
       findings.authentication = authentication;
       if (!authentication.ok) throw authentication.error;
       verified = authentication.verified;
@@ -343,6 +349,21 @@ async function buildBroker(
           "TG_POLICY_DENIED",
           `${grant.reason} (action ${action}, scope ${scope.text})`,
         );
+      const admitting = broker.grants.find((candidate) => candidate.index === grant.grant);
+      if (admitting?.rateLimit !== undefined) {
+        const refusal = await controls.rateLimit(admitting.rateLimit, verified.claims, context.clientIp);
+        if (refusal !== undefined) {
+          findings.limit = admitting.rateLimit.id;
+          throw refusal;
+        }
+      }
+      if (admitting?.singleUse !== undefined) {
+        const refusal = await controls.useOnce(admitting.singleUse, verified);
+        if (refusal !== undefined) {
+          findings.limit = "single_use";
+          throw refusal;
+        }
+      }
       findings.allowedBy = `allowed-by-grant[${grant.grant}]`;
     } else {
       findings.allowedBy = "allowed-by-scope-list";
@@ -385,6 +406,8 @@ interface BrokerFindings {
   allowedBy?: string;
   runnerName?: string;
   cacheHit?: boolean;
+  /** The abuse control that refused: the grant's rate limit (`grant:N`), or `single_use`. */
+  limit?: string;
 }
 
 function auditBrokerFindings(event: AuditEvent, findings: BrokerFindings): void {
@@ -397,13 +420,7 @@ function auditBrokerFindings(event: AuditEvent, findings: BrokerFindings): void 
   }
   if (findings.runnerName !== undefined) event.runner_name = findings.runnerName;
   if (findings.cacheHit !== undefined) event.cache_hit = findings.cacheHit;
+  if (findings.limit !== undefined) event.limit = findings.limit;
 }
 
 /** The password of a `redis://user:password@host` URL (decoded), or `""`. */
-function redisPassword(url: string): string {
-  try {
-    return decodeURIComponent(new URL(url).password);
-  } catch {
-    return "";
-  }
-}

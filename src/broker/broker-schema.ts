@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { checkHttpUrl, duration, policyList, withCheck } from "../lib/schema-fields.js";
+import { rateLimitSchema, singleUseSchema } from "../limits/index.js";
 
 /**
  * The `broker` section of `tollgate.yaml`: the broker owns its schema and compiler
@@ -25,6 +26,8 @@ const grantSchema = z
         "Scopes the caller may ask for: a literal (`org`, `org/repo`, `enterprise:slug`), `match:<RE2>`, with claims in braces (`{repository}`) replaced by the caller's own.",
       )
       .meta({ examples: [["{repository}"]] }),
+    rate_limit: rateLimitSchema.optional(),
+    single_use: singleUseSchema.optional(),
   })
   .describe("Which callers may use which broker actions on which scopes.");
 

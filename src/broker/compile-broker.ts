@@ -1,4 +1,5 @@
 import { parseDuration } from "../lib/duration.js";
+import { compileRateLimit, compileSingleUse } from "../limits/index.js";
 import type { AccessRule } from "../policy/types.js";
 import type { RawBroker } from "./broker-schema.js";
 import { compileScopeTemplate, createGrant } from "./grants.js";
@@ -104,7 +105,15 @@ export function compileBroker(
       });
       return [];
     });
-    grants.push(createGrant(index, options.grantAccess(index), grant.actions, templates));
+    const singleUse = compileSingleUse(grant.single_use);
+    grants.push(
+      createGrant(index, options.grantAccess(index), grant.actions, templates, {
+        ...(grant.rate_limit === undefined
+          ? {}
+          : { rateLimit: compileRateLimit(grant.rate_limit, `grant:${index}`) }),
+        ...(singleUse === undefined ? {} : { singleUse }),
+      }),
+    );
   });
 
   if (problems.length > 0) return { problems, warnings };

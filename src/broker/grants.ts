@@ -1,4 +1,5 @@
 import { RE2JS } from "re2js";
+import type { RateLimitSpec, SingleUseSpec } from "../limits/types.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import type { AccessRule, CallerIdentity } from "../policy/types.js";
 import { parseScope, scopeFormHint } from "./scope.js";
@@ -120,8 +121,16 @@ export function createGrant(
   access: AccessRule,
   actions: readonly BrokerAction[],
   scopes: readonly ScopeTemplate[],
+  limits: { rateLimit?: RateLimitSpec; singleUse?: SingleUseSpec } = {},
 ): CompiledGrant {
-  return { index, access, actions: [...new Set(actions)], scopes };
+  return {
+    index,
+    access,
+    actions: [...new Set(actions)],
+    scopes,
+    ...(limits.rateLimit === undefined ? {} : { rateLimit: limits.rateLimit }),
+    ...(limits.singleUse === undefined ? {} : { singleUse: limits.singleUse }),
+  };
 }
 
 /**

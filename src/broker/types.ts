@@ -1,3 +1,4 @@
+import type { RateLimitSpec, SingleUseSpec } from "../limits/types.js";
 /**
  * Contracts of the runner token broker: scopes, scope rules, grants and the compiled `broker` section.
  * Everything here is built once by `compileBroker` and frozen with the configuration; RE2 programs hide
@@ -78,6 +79,10 @@ export interface CompiledGrant {
   readonly access: AccessRule;
   readonly actions: readonly BrokerAction[];
   readonly scopes: readonly ScopeTemplate[];
+  /** `rate_limit`: counts the requests this grant admits, per key. */
+  readonly rateLimit?: RateLimitSpec;
+  /** `single_use`: a token may be used once for what this grant admits. */
+  readonly singleUse?: SingleUseSpec;
 }
 
 /** The `broker` section compiled, with `GITHUB_API_URL`, `ALLOWED_SCOPES` and `DENIED_SCOPES` applied. */

@@ -1,6 +1,7 @@
 import { auditDefaults } from "../audit/types.js";
 import { type CompiledBroker, compileBroker } from "../broker/index.js";
 import { parseDuration } from "../lib/duration.js";
+import { compileAuthFailures, compileRateLimit, compileSingleUse } from "../limits/index.js";
 import {
   checkIssuerUrl,
   checkKeySetUrl,
@@ -152,6 +153,9 @@ export function compileValidated(
       kind: raw.store?.kind ?? configDefaults.storeKind,
       ...(raw.store?.url === undefined ? {} : { url: raw.store.url }),
     },
+    ...(raw.listen?.auth_failures === undefined
+      ? {}
+      : { authFailures: compileAuthFailures(raw.listen.auth_failures) }),
     server: {
       maxHeaderBytes: raw.server?.max_header_bytes ?? configDefaults.maxHeaderBytes,
       shutdownGraceMs: durationOr(raw.server?.shutdown_grace, configDefaults.shutdownGraceMs),
@@ -296,6 +300,12 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
     forwardClaims: [...new Set(route.forward_claims ?? [])],
     authHeader: route.auth_header ?? configDefaults.authHeader,
     access,
+    ...(route.rate_limit === undefined
+      ? {}
+      : { rateLimit: compileRateLimit(route.rate_limit, `route:${route.name}`) }),
+    ...(route.single_use === undefined || route.single_use === false
+      ? {}
+      : { singleUse: compileSingleUse(route.single_use) }),
   };
 }
 

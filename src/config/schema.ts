@@ -11,6 +11,7 @@ import {
   policyList,
   withCheck,
 } from "../lib/schema-fields.js";
+import { authFailuresSchema, rateLimitSchema, singleUseSchema } from "../limits/index.js";
 import type { RawMatcher } from "../policy/types.js";
 import { tunnelSchema } from "../tunnel/tunnel-schema.js";
 
@@ -245,6 +246,8 @@ const routeSchema = z
         "`gateway-authorization`: read the token from Gateway-Authorization only (Authorization passes through to the upstream). `authorization`: also accept `Authorization: Bearer`. Default: gateway-authorization.",
       )
       .optional(),
+    rate_limit: rateLimitSchema.optional(),
+    single_use: singleUseSchema.optional(),
   })
   .describe("A reverse-proxy route to a private upstream.");
 
@@ -286,6 +289,7 @@ export const configSchema = z
               "the working directory. Default: plain HTTP (usually behind a TLS load balancer).",
           )
           .optional(),
+        auth_failures: authFailuresSchema.optional(),
       })
       .describe("Where the gateway listens.")
       .optional(),

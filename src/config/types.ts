@@ -1,4 +1,5 @@
 import type { CompiledBroker } from "../broker/types.js";
+import type { AuthFailureSpec } from "../limits/types.js";
 import type { IssuerSettings, VerifierSettings } from "../oidc/types.js";
 import type { CompiledPolicy, PolicyWarning } from "../policy/types.js";
 import type { CompiledRoute } from "../proxy/types.js";
@@ -36,6 +37,8 @@ export interface CompiledConfig {
     readonly denials: { readonly windowMs: number; readonly maxSources: number };
   };
   readonly store: { readonly kind: "memory" | "redis"; readonly url?: string };
+  /** `listen.auth_failures`: throttling of client addresses whose tokens keep failing. */
+  readonly authFailures?: AuthFailureSpec;
   readonly server: {
     /** Largest total request header size accepted (bytes); larger requests get 431 from Node. */
     readonly maxHeaderBytes: number;

@@ -31,6 +31,30 @@ export const errorCatalogue = {
     exposeDetail: false,
   },
 
+  // Single-use tokens (`single_use: true` on a route or broker grant).
+  TG_TOKEN_REPLAYED: {
+    status: 401,
+    publicMessage: "This token has already been used; request a new one.",
+    exposeDetail: false,
+  },
+  TG_TOKEN_JTI_MISSING: {
+    status: 401,
+    publicMessage: "This resource accepts only single-use tokens, which carry a jti claim.",
+    exposeDetail: false,
+  },
+
+  // Abuse controls: rate limits, failed-authentication throttling, and the shared store they count in.
+  TG_RATE_LIMITED: {
+    status: 429,
+    publicMessage: "Too many requests; retry after the time in Retry-After.",
+    exposeDetail: false,
+  },
+  TG_STORE_UNAVAILABLE: {
+    status: 503,
+    publicMessage: "The gateway's shared state is unavailable; try again later.",
+    exposeDetail: false,
+  },
+
   // Authorization.
   TG_POLICY_DENIED: {
     status: 403,

@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import { auditChannels } from "../audit/diagnostics.js";
 import type { AuditEvent } from "../audit/types.js";
+import { type LimitDecision, limitChannels } from "../limits/index.js";
 import { type KeySetLoadEvent, oidcChannels } from "../oidc/index.js";
 import { AccumulatedCounter, AccumulatedHistogram, type HistogramSeries } from "./accumulators.js";
 
@@ -104,6 +105,12 @@ export function createMetrics(): Metrics {
     }
     return found;
   };
+  const limitDecisions = new AccumulatedCounter({
+    name: "tollgate_limit_decisions_total",
+    help: "Decisions of the abuse controls, by control (rate_limit, single_use, auth_failures), limit (route:NAME, tunnel:NAME, grant:N, listen.auth_failures, single_use) and outcome (allowed, limited, first_use, replayed, jti_missing, counted, limit_reached, store_error_allowed, store_error_denied).",
+    labelNames: ["control", "limit", "outcome"] as const,
+    registry,
+  });
   const cachedCheck = tokenChecks.seriesFor("cached", { result: "cached" });
   const verifiedCheck = tokenChecks.seriesFor("verified", { result: "verified" });
 
@@ -121,8 +128,18 @@ export function createMetrics(): Metrics {
     keyLoads.inc({ issuer: event.issuer, reason: event.reason, outcome: event.ok ? "ok" : "failed" });
     if (event.ok && event.keyCount !== undefined) keyCount.set({ issuer: event.issuer }, event.keyCount);
   };
+  const onLimitDecision = (message: unknown) => {
+    const { control, limit, outcome } = message as LimitDecision;
+    // Labels are bounded: controls and outcomes are fixed sets, limits are named by the configuration.
+    limitDecisions.seriesFor(`${control}\u0000${limit}\u0000${outcome}`, {
+      control,
+      limit,
+      outcome,
+    }).value += 1;
+  };
   subscribe(auditChannels.event, onAuditEvent);
   subscribe(oidcChannels.keys, onKeyLoad);
+  subscribe(limitChannels.decision, onLimitDecision);
 
   return {
     render: () => registry.metrics(),
@@ -130,6 +147,7 @@ export function createMetrics(): Metrics {
     close() {
       unsubscribe(auditChannels.event, onAuditEvent);
       unsubscribe(oidcChannels.keys, onKeyLoad);
+      unsubscribe(limitChannels.decision, onLimitDecision);
     },
   };
 }

@@ -3,6 +3,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { AuditLog, Redactor } from "../audit/types.js";
 import type { Clock } from "../lib/clock.js";
+import type { AbuseControls } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 
 /**
@@ -61,6 +62,8 @@ export interface FeatureDependencies {
   readonly clock: Clock;
   /** The process environment (credentials such as GITHUB_TOKEN come from here, never from YAML). */
   readonly env: NodeJS.ProcessEnv;
+  /** Rate limits, single use and failed-authentication throttling (one set per gateway and store). */
+  readonly controls: AbuseControls;
 }
 
 /**

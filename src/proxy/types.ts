@@ -1,3 +1,4 @@
+import type { RateLimitSpec, SingleUseSpec } from "../limits/types.js";
 import type { AccessRule } from "../policy/types.js";
 
 /**
@@ -24,4 +25,8 @@ export interface CompiledRoute {
   /** Where the token is read from: `Gateway-Authorization` only, or also `Authorization`. */
   readonly authHeader: "gateway-authorization" | "authorization";
   readonly access: AccessRule;
+  /** `rate_limit`, if set. */
+  readonly rateLimit?: RateLimitSpec;
+  /** `single_use`, if on. */
+  readonly singleUse?: SingleUseSpec;
 }

@@ -6,6 +6,7 @@ import type { CompiledConfig } from "../config/types.js";
 import { TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
 import { admitBody } from "../lib/expect-continue.js";
+import type { AbuseControls } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { extractToken } from "../pipeline/extract-token.js";
@@ -35,12 +36,14 @@ export interface RouteState {
   readonly config: CompiledConfig;
   readonly verifier: TokenVerifier;
   readonly routeTable: RouteTable;
+  readonly controls: AbuseControls;
 }
 
 /**
  * The reverse proxy's five steps for one request no feature claimed: what is asked (path normalised,
- * route, method) → who asks (`authenticate`) → may they (the route's policies, memoised per caller) →
- * forward → one audit event, for success and failure alike. Every failure is a `TollgateError` answered
+ * route, method; a `client_ip` rate limit) → who asks (`authenticate`, behind the failed-authentication
+ * throttle; a claim-keyed rate limit) → may they (the route's policies, memoised per caller; then
+ * single use) → forward → one audit event, for success and failure alike. Every failure is a `TollgateError` answered
  * by `sendError`. The gateway calls the function this returns for every such request.
  *
  * @example
@@ -58,7 +61,7 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
     clientIp: string,
     draining: boolean,
   ): Promise<void> {
-    const { config, verifier, routeTable } = state;
+    const { config, verifier, routeTable, controls } = state;
     const rawUrl = req.url ?? "/";
     // Every field the pipeline may fill is declared here, in the order the audit line lists them: the
     // object is allocated once at its final size and keeps one shape, instead of growing (and being
@@ -79,6 +82,7 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
       identity: undefined,
       policy: undefined,
       conditions: undefined,
+      limit: undefined,
       upstream: undefined,
       status: undefined,
       bytes_in: undefined,
@@ -102,13 +106,36 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
         });
       }
 
+      const rateLimit = route.rateLimit;
+      // Keyed by address: counted before any token work, so a flood without identity costs no verification.
+      if (rateLimit !== undefined && rateLimit.key.kind === "client_ip") {
+        const refusal = await controls.rateLimit(rateLimit, undefined, clientIp);
+        if (refusal !== undefined) {
+          event.limit = rateLimit.id;
+          throw refusal;
+        }
+      }
+
       const extracted = extractToken(req.headers, route.authHeader === "authorization");
       if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
       presentedToken = extracted.token;
-      const authentication = await authenticate(verifier, extracted.token, req.socket);
+      const authentication = await authenticate(
+        verifier,
+        extracted.token,
+        req.socket,
+        controls.authFailures,
+        clientIp,
+      );
       auditAuthentication(event, authentication);
       if (!authentication.ok) throw authentication.error;
       const { verified } = authentication;
+      if (rateLimit !== undefined && rateLimit.key.kind === "claim") {
+        const refusal = await controls.rateLimit(rateLimit, verified.claims, clientIp);
+        if (refusal !== undefined) {
+          event.limit = rateLimit.id;
+          throw refusal;
+        }
+      }
       const decisions = decisionsFor(verified.claims);
 
       // The trace-free evaluation runs once per caller and rule; the traced one only to explain a denial.
@@ -122,6 +149,14 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
         const identity = { issuer: verified.issuer, claims: verified.claims };
         event.conditions = deciderConditions(evaluateAccess(route.access, identity));
         throw new TollgateError("TG_POLICY_DENIED", decision.reason);
+      }
+      // After the policies: a request they refuse does not use the token up.
+      if (route.singleUse !== undefined) {
+        const refusal = await controls.useOnce(route.singleUse, verified);
+        if (refusal !== undefined) {
+          event.limit = "single_use";
+          throw refusal;
+        }
       }
 
       event.decision = "allow";

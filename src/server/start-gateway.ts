@@ -7,13 +7,22 @@ import type { AuditLog, Redactor } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
+import { createAbuseControls } from "../limits/index.js";
 import { createMetrics } from "../metrics/metrics.js";
 import { createTokenVerifier } from "../oidc/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
+import { createStateStore, redisUrlPassword } from "../store/index.js";
 import { createGateway, type Gateway, type TlsMaterial } from "./create-gateway.js";
 import type { FeatureFactory } from "./features.js";
 import { builtInFeatures } from "./features.js";
-import { createGatewayLifecycle } from "./gateway-lifecycle.js";
+import { createGatewayLifecycle, maxClockSkewMs } from "./gateway-lifecycle.js";
+
+/**
+ * Entries the controls' in-memory store keeps (with `store.kind: memory`): used single-use tokens until
+ * they expire. About 100 bytes each; at GitHub's 5-minute tokens, room for 300 single-use requests a
+ * second. A full store refuses further single-use tokens rather than forget used ones.
+ */
+const controlsMemoryEntries = 100_000;
 
 /** Everything `serve` (and `dev`, and the integration tests) run: the parts wired together. */
 export interface RunningGateway {
@@ -106,6 +115,20 @@ export async function startGateway(
         ...(options.fetch ? { fetch: options.fetch } : {}),
       }),
     factories: options.features ?? builtInFeatures,
+    createControls: (forConfig) => {
+      // A Redis password in store.url is a secret like any credential: never in a log line.
+      const password = forConfig.store.url === undefined ? "" : redisUrlPassword(forConfig.store.url);
+      if (password !== "") redactor.register(password);
+      const store = createStateStore(forConfig.store, { clock, logger, maxEntries: controlsMemoryEntries });
+      const controls = createAbuseControls({
+        store,
+        logger,
+        clock,
+        authFailures: forConfig.authFailures,
+        maxClockSkewMs: maxClockSkewMs(forConfig),
+      });
+      return { controls, close: () => store.close() };
+    },
     dependencies: { auditLog, logger, redactor, clock, env: options.env ?? process.env },
     logger,
   });

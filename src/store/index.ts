@@ -22,11 +22,23 @@ export type { SingleFlight, StateStore, StateStoreKind } from "./types.js";
  */
 export function createStateStore(
   settings: { readonly kind: StateStoreKind; readonly url?: string },
-  options: { clock?: Clock; logger: Logger },
+  options: { clock?: Clock; logger: Logger; maxEntries?: number },
 ): StateStore {
   if (settings.kind === "redis") {
     if (settings.url === undefined) throw new Error("store.kind: redis needs store.url");
     return createRedisStore({ url: settings.url, logger: options.logger });
   }
-  return createMemoryStore(options.clock === undefined ? {} : { clock: options.clock });
+  return createMemoryStore({
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries }),
+  });
+}
+
+/** The password in a Redis URL (decoded), or "" when it has none: a secret every log must redact. */
+export function redisUrlPassword(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).password);
+  } catch {
+    return "";
+  }
 }

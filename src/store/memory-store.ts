@@ -1,3 +1,4 @@
+import { RateLimiterMemory } from "rate-limiter-flexible";
 import { type Clock, systemClock } from "../lib/clock.js";
 import type { StateStore } from "./types.js";
 
@@ -58,6 +59,24 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): StateStore 
     },
     async delete(key) {
       entries.delete(key);
+    },
+    async addOnce(key, ttlMs) {
+      const entry = entries.get(key);
+      const now = clock();
+      if (entry !== undefined && entry.expiresAtMs > now) return "exists";
+      entries.delete(key);
+      if (!(ttlMs > 0)) return "added";
+      if (entries.size >= maxEntries) {
+        for (const [other, held] of entries) if (held.expiresAtMs <= now) entries.delete(other);
+        // Full of live entries: evicting one could let a used token through again, so say "unavailable".
+        if (entries.size >= maxEntries) return "unavailable";
+      }
+      entries.set(key, { value: "1", expiresAtMs: now + ttlMs });
+      return "added";
+    },
+    createCounter({ keyPrefix, points, durationSeconds }) {
+      // Counts in this process only: with `store.kind: memory` every instance has its own limits.
+      return new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds });
     },
     async close() {
       entries.clear();

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { RateLimiterRedis } from "rate-limiter-flexible";
 import type { StateStore } from "./types.js";
 
 /** Options of {@link createRedisStore}. */
@@ -104,6 +105,28 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       } catch (error) {
         report("delete", errorCode(error));
       }
+    },
+    async addOnce(key, ttlMs) {
+      if (unavailable("write")) return "unavailable";
+      try {
+        // One atomic command: of any number of instances racing, exactly one gets "OK".
+        const stored = await redis.set(key, "1", "PX", Math.max(1, Math.ceil(ttlMs)), "NX");
+        return stored === "OK" ? "added" : "exists";
+      } catch (error) {
+        report("write", errorCode(error));
+        return "unavailable";
+      }
+    },
+    createCounter({ keyPrefix, points, durationSeconds }) {
+      return new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix,
+        points,
+        duration: durationSeconds,
+        // Fail at once while Redis is down instead of queueing behind a reconnect (the caller then
+        // applies its on_store_error), as the other calls here do.
+        rejectIfRedisNotReady: true,
+      });
     },
     async close() {
       try {

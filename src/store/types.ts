@@ -1,3 +1,5 @@
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
+
 /**
  * Contracts of the shared-state store (DESIGN "Stateless instances"): the state that helps when several
  * instances share it (the broker's token cache; later the replay cache and rate limits) sits behind this
@@ -18,8 +20,30 @@ export interface StateStore {
   /** Stores `value` for `ttlMs` milliseconds; a `ttlMs` of 0 or less deletes the key instead. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
   delete(key: string): Promise<void>;
+  /**
+   * Stores `key` for `ttlMs` only if it is not there yet, atomically across every instance sharing the
+   * store: `added` for the one call that stored it, `exists` for every other, `unavailable` when the
+   * store could not answer (the caller decides what that means; single-use tokens refuse by default).
+   */
+  addOnce(key: string, ttlMs: number): Promise<AddOnceResult>;
+  /**
+   * A fixed-window counter on this store (rate-limiter-flexible: in memory, or in Redis with its atomic
+   * increment script), so every instance sharing the store counts against one limit. A store failure
+   * rejects the counter's promise with an `Error` (an exhausted limit rejects with a `RateLimiterRes`).
+   */
+  createCounter(options: CounterOptions): RateLimiterAbstract;
   /** Releases connections and timers. */
   close(): Promise<void>;
+}
+
+/** What {@link StateStore.addOnce} found. */
+export type AddOnceResult = "added" | "exists" | "unavailable";
+
+/** One fixed-window counter: `points` per `durationSeconds` (whole seconds), keys under `keyPrefix`. */
+export interface CounterOptions {
+  readonly keyPrefix: string;
+  readonly points: number;
+  readonly durationSeconds: number;
 }
 
 /**

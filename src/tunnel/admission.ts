@@ -2,6 +2,7 @@ import type { Socket } from "node:net";
 import { deciderConditions } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
+import type { AbuseControls } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { decide, evaluateAccess } from "../policy/index.js";
@@ -26,6 +27,8 @@ export interface AdmissionFindings {
   conditions?: AuditEvent["conditions"];
   /** The address dialled, `host:port`. */
   upstream?: string;
+  /** The rate limit that refused the tunnel (`tunnel:NAME`, or `listen.auth_failures`). */
+  limit?: string;
 }
 
 /**
@@ -45,6 +48,9 @@ export type Admission =
 export interface AdmissionParts {
   readonly tunnels: readonly CompiledTunnel[];
   readonly verifier: TokenVerifier;
+  readonly controls: AbuseControls;
+  /** The caller's address (rate limits keyed by `client_ip`, the failed-authentication throttle). */
+  readonly clientIp: string;
   readonly lookup: LookupAll;
   readonly dial: DialAddress;
   readonly clock: () => number;
@@ -60,7 +66,8 @@ const proxyAuthHeaders = Object.freeze({ "proxy-authenticate": proxyAuthenticate
  * 3. their `deny`/`allow` policies (403 when none admits the caller);
  * 4. the host name resolved once, every address checked against the allowed tunnels and the
  *    always-denied ranges (403 when any address fails);
- * 5. a connection to exactly the checked addresses (502 refused, 504 past `connect_timeout`).
+ * 5. the `rate_limit` of the tunnel that admits the first address (429 past it): it counts opens;
+ * 6. a connection to exactly the checked addresses (502 refused, 504 past `connect_timeout`).
  *
  * Never throws: returns the admission or the error to answer with, and in both cases what it found
  * (identity, tunnel, policy, conditions, dialled address) for the caller to audit.
@@ -89,9 +96,10 @@ export function auditAdmission(event: AuditEvent, findings: AdmissionFindings): 
   if (findings.policy !== undefined) event.policy = findings.policy;
   if (findings.conditions !== undefined) event.conditions = findings.conditions;
   if (findings.upstream !== undefined) event.upstream = findings.upstream;
+  if (findings.limit !== undefined) event.limit = findings.limit;
 }
 
-/** The five checks of {@link admit}, recording into `findings` as they learn; throws the refusal. */
+/** The checks of {@link admit}, recording into `findings` as they learn; throws the refusal. */
 async function decideAndDial(
   parts: AdmissionParts,
   credential: ProxyCredential | undefined,
@@ -105,11 +113,18 @@ async function decideAndDial(
       headers: proxyAuthHeaders,
     });
   }
-  const authentication = await authenticate(parts.verifier, credential.token);
+  const authentication = await authenticate(
+    parts.verifier,
+    credential.token,
+    undefined,
+    parts.controls.authFailures,
+    parts.clientIp,
+  );
   findings.authentication = authentication;
   if (!authentication.ok) {
     const { error } = authentication;
     // On the proxy port a bad token is 407 with Proxy-Authenticate; the audit keeps the token's own code.
+    if (authentication.limit !== undefined) findings.limit = authentication.limit;
     if (isTollgateError(error) && error.status === 401) {
       findings.reason = error.code;
       throw new TollgateError("TG_PROXY_AUTH_INVALID", `${error.code}: ${error.message}`, {
@@ -156,6 +171,15 @@ async function decideAndDial(
   const addresses = await resolveTarget(target, parts.lookup, deadline, parts.clock, signal);
   const checked = checkAddresses(allowed, target, addresses);
   if ("refusal" in checked) throw new TollgateError("TG_TUNNEL_DESTINATION_FORBIDDEN", checked.refusal);
+  const rateLimit = checked.checked[0]?.tunnel.rateLimit;
+  if (rateLimit !== undefined) {
+    const refusal = await parts.controls.rateLimit(rateLimit, verified.claims, parts.clientIp);
+    if (refusal !== undefined) {
+      findings.tunnel = checked.checked[0]!.tunnel.name;
+      findings.limit = rateLimit.id;
+      throw refusal;
+    }
+  }
 
   const { socket, via } = await dialChecked(
     checked.checked,

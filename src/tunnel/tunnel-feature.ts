@@ -66,7 +66,7 @@ export function createTunnelFeature(
   dependencies: FeatureDependencies,
   options: TunnelFeatureOptions = {},
 ): GatewayFeature {
-  const { auditLog, logger, clock } = dependencies;
+  const { auditLog, logger, clock, controls } = dependencies;
   const tunnels: readonly CompiledTunnel[] = config.compiledTunnels;
   const lookup = options.lookup ?? systemLookup;
   const dial = options.dial ?? systemDial;
@@ -80,6 +80,8 @@ export function createTunnelFeature(
   const partsFor = (context: FeatureContext): AdmissionParts => ({
     tunnels,
     verifier: context.verifier,
+    controls,
+    clientIp: context.clientIp,
     lookup,
     dial,
     clock,

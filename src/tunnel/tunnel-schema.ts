@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
 import { duration, type FieldProblem, name, policyList, withCheck } from "../lib/schema-fields.js";
+import { compileRateLimit, rateLimitSchema } from "../limits/index.js";
 import type { AccessRule } from "../policy/types.js";
 import { parseDestinationPattern } from "./destination-pattern.js";
 import { type CompiledTunnel, tunnelDefaults } from "./types.js";
@@ -50,6 +51,7 @@ export const tunnelSchema = z
       "10s",
       { positive: true },
     ).optional(),
+    rate_limit: rateLimitSchema.optional(),
   })
   .describe(
     "An HTTP CONNECT tunnel (and forward proxy for http:// URLs) to allow-listed private destinations.",
@@ -74,6 +76,9 @@ export function compileTunnel(tunnel: RawTunnel, access: AccessRule): CompiledTu
     idleTimeoutMs: durationOr(tunnel.idle_timeout, tunnelDefaults.idleTimeoutMs),
     maxLifetimeMs: durationOr(tunnel.max_lifetime, tunnelDefaults.maxLifetimeMs),
     connectTimeoutMs: durationOr(tunnel.connect_timeout, tunnelDefaults.connectTimeoutMs),
+    ...(tunnel.rate_limit === undefined
+      ? {}
+      : { rateLimit: compileRateLimit(tunnel.rate_limit, `tunnel:${tunnel.name}`) }),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { RateLimitSpec } from "../limits/types.js";
 /**
  * Contracts of the tunnel feature: `config/` compiles `tunnels[]` into {@link CompiledTunnel}s (frozen,
  * destinations parsed, policies resolved); the feature serves CONNECT and absolute-form forward proxying
@@ -21,6 +22,8 @@ export interface CompiledTunnel {
   readonly maxLifetimeMs: number;
   /** Budget for resolving the host name and connecting to the destination (ms); beyond it, 504. */
   readonly connectTimeoutMs: number;
+  /** `rate_limit`: counts the tunnel opens (and forward-proxied requests) it admits. */
+  readonly rateLimit?: RateLimitSpec;
 }
 
 /** Defaults of the optional tunnel keys. */

@@ -1,0 +1,40 @@
+import { parseDuration } from "../lib/duration.js";
+import type { RawAuthFailures, RawRateLimit, RawSingleUse } from "./limits-schema.js";
+import type { AuthFailureSpec, RateLimitSpec, SingleUseSpec } from "./types.js";
+
+/** The `key` that counts per client address rather than per claim. */
+export const clientIpKey = "client_ip";
+
+/**
+ * Compiles one `rate_limit` (the schema has checked every field) for the route, tunnel or grant `id`.
+ *
+ * @example
+ * compileRateLimit({ requests: 60, per: "1m", key: "repository_id" }, "route:artifacts");
+ * // { id: "route:artifacts", requests: 60, perSeconds: 60, burst: 0, key: { kind: "claim", claim: "repository_id" }, onStoreError: "allow" }
+ */
+export function compileRateLimit(raw: RawRateLimit, id: string): RateLimitSpec {
+  return {
+    id,
+    requests: raw.requests,
+    perSeconds: secondsOf(raw.per),
+    burst: raw.burst ?? 0,
+    key: raw.key === clientIpKey ? { kind: "client_ip" } : { kind: "claim", claim: raw.key },
+    onStoreError: raw.on_store_error ?? "allow",
+  };
+}
+
+/** `single_use` compiled: `undefined` where it is off. */
+export function compileSingleUse(raw: RawSingleUse | undefined): SingleUseSpec | undefined {
+  if (raw === undefined || raw === false) return undefined;
+  return { onStoreError: raw === true ? "deny" : (raw.on_store_error ?? "deny") };
+}
+
+/** `listen.auth_failures` compiled: `undefined` where it is off. */
+export function compileAuthFailures(raw: RawAuthFailures | undefined): AuthFailureSpec | undefined {
+  if (raw === undefined) return undefined;
+  return { max: raw.max, perSeconds: secondsOf(raw.per), onStoreError: raw.on_store_error ?? "allow" };
+}
+
+function secondsOf(text: string): number {
+  return Math.max(1, Math.round((parseDuration(text) ?? 1000) / 1000));
+}

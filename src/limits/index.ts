@@ -1,0 +1,24 @@
+/**
+ * Abuse controls: rate limits, single-use tokens and failed-authentication throttling, counted in the
+ * shared store, with their configuration fields, compiler, headers and metrics channel.
+ */
+export { type AbuseControlOptions, type AbuseControls, createAbuseControls } from "./abuse-controls.js";
+export { clientIpKey, compileAuthFailures, compileRateLimit, compileSingleUse } from "./compile-limits.js";
+export { type LimitControl, type LimitDecision, type LimitOutcome, limitChannels } from "./diagnostics.js";
+export { rateLimitHeaders, retryAfterSeconds } from "./limit-headers.js";
+export {
+  authFailuresSchema,
+  type RawAuthFailures,
+  type RawRateLimit,
+  type RawSingleUse,
+  rateLimitSchema,
+  singleUseSchema,
+} from "./limits-schema.js";
+export type {
+  AuthFailureSpec,
+  AuthFailureThrottle,
+  OnStoreError,
+  RateLimitKey,
+  RateLimitSpec,
+  SingleUseSpec,
+} from "./types.js";
