@@ -149,9 +149,17 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
       },
       failed(clientIp) {
         counter.consume(storeKey(clientIp)).then(
-          () => publishLimitDecision("auth_failures", id, "counted"),
+          (counted) => {
+            // The failure that used up the allowance blocks the address: every request after it is refused.
+            if (counted.remainingPoints > 0) publishLimitDecision("auth_failures", id, "counted");
+            else {
+              publishLimitDecision("auth_failures", id, "limit_reached");
+              block(clientIp, clock() + Math.max(1, counted.msBeforeNext));
+            }
+          },
           (rejection: unknown) => {
             if (rejection instanceof RateLimiterRes) {
+              // Over the allowance already (counted by another instance sharing the store).
               publishLimitDecision("auth_failures", id, "limit_reached");
               block(clientIp, clock() + Math.max(1, rejection.msBeforeNext));
               return;

@@ -84,7 +84,7 @@ export const authFailuresSchema = z
       .int()
       .min(1)
       .max(1_000_000)
-      .describe("Failed token checks one client address may cause per window before it is throttled.")
+      .describe("Failed token checks one client address may cause per window; the one that reaches it blocks the address until the window ends.")
       .meta({ examples: [20] }),
     per: window("The window failures are counted in (whole seconds, 1s to 1d).", "1m"),
     on_store_error: onStoreError("allow", "a Redis outage throttles no one").optional(),
