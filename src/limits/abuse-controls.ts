@@ -1,10 +1,10 @@
 import type { Logger } from "pino";
-import { BurstyRateLimiter, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes } from "rate-limiter-flexible";
 import { TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
-import type { StateStore } from "../store/types.js";
+import type { Counter, StateStore } from "../store/types.js";
 import { type LimitControl, type LimitOutcome, publishLimitDecision } from "./diagnostics.js";
 import { rateLimitHeaders, retryAfterSeconds } from "./limit-headers.js";
 import type {
@@ -94,7 +94,7 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
       limiter =
         spec.burst === 0
           ? main
-          : new BurstyRateLimiter(
+          : withBurst(
               main,
               store.createCounter({
                 keyPrefix: `rl:${spec.id}:burst`,
@@ -238,8 +238,30 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
   };
 }
 
-/** A limiter of rate-limiter-flexible, plain or with a burst allowance. */
-type Counter = { consume(key: string): Promise<RateLimiterRes> };
+/**
+ * A counter with a second allowance (rate-limiter-flexible's "bursty" pattern): a request the window has
+ * no room for is counted against `burst`; refused only when both are used up, with the sooner reset.
+ */
+function withBurst(main: Counter, burst: Counter): Counter {
+  return {
+    consume: (key) =>
+      main.consume(key).catch(async (rejection: unknown) => {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        try {
+          await burst.consume(key);
+          return rejection;
+        } catch (burstRejection) {
+          if (!(burstRejection instanceof RateLimiterRes)) throw burstRejection;
+          throw new RateLimiterRes(
+            rejection.remainingPoints,
+            Math.min(rejection.msBeforeNext, burstRejection.msBeforeNext),
+            rejection.consumedPoints,
+            rejection.isFirstInDuration,
+          );
+        }
+      }),
+  };
+}
 
 /** 429 with `Retry-After`, `RateLimit-Policy` and `RateLimit`. */
 function limited(

@@ -118,15 +118,21 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
       }
     },
     createCounter({ keyPrefix, points, durationSeconds }) {
-      return new RateLimiterRedis({
+      const limiter = new RateLimiterRedis({
         storeClient: redis,
         keyPrefix,
         points,
         duration: durationSeconds,
-        // Fail at once while Redis is down instead of queueing behind a reconnect (the caller then
-        // applies its on_store_error), as the other calls here do.
-        rejectIfRedisNotReady: true,
       });
+      return {
+        // While Redis is known to be down, fail at once (the caller applies its on_store_error) instead of
+        // queueing behind a reconnect, as the other calls here do. Not the limiter's own
+        // `rejectIfRedisNotReady`: that also fails every call made while the first connection is opening.
+        consume(key) {
+          if (unavailable("count")) return Promise.reject(new Error("redis not connected"));
+          return limiter.consume(key);
+        },
+      };
     },
     async close() {
       try {

@@ -1,4 +1,4 @@
-import type { RateLimiterAbstract } from "rate-limiter-flexible";
+import type { RateLimiterRes } from "rate-limiter-flexible";
 
 /**
  * Contracts of the shared-state store (DESIGN "Stateless instances"): the state that helps when several
@@ -31,7 +31,7 @@ export interface StateStore {
    * increment script), so every instance sharing the store counts against one limit. A store failure
    * rejects the counter's promise with an `Error` (an exhausted limit rejects with a `RateLimiterRes`).
    */
-  createCounter(options: CounterOptions): RateLimiterAbstract;
+  createCounter(options: CounterOptions): Counter;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }
@@ -44,6 +44,14 @@ export interface CounterOptions {
   readonly keyPrefix: string;
   readonly points: number;
   readonly durationSeconds: number;
+}
+
+/**
+ * A fixed-window counter. `consume` resolves with the key's state when it was within its points, and
+ * rejects with a `RateLimiterRes` when the key has used them up, or with an `Error` when the store failed.
+ */
+export interface Counter {
+  consume(key: string): Promise<RateLimiterRes>;
 }
 
 /**
