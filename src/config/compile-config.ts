@@ -1,7 +1,13 @@
 import { auditDefaults } from "../audit/types.js";
 import { type CompiledBroker, compileBroker } from "../broker/index.js";
 import { parseDuration } from "../lib/duration.js";
-import { compileAuthFailures, compileRateLimit, compileSingleUse } from "../limits/index.js";
+import {
+  clientIpKey,
+  compileAuthFailures,
+  compileRateLimit,
+  compileSingleUse,
+  knownClaimNames,
+} from "../limits/index.js";
 import {
   checkIssuerUrl,
   checkKeySetUrl,
@@ -113,6 +119,7 @@ export function compileValidated(
   );
   const compiledBroker = checkBroker(raw, clean, access, findings, warnings, env, issuers.length);
   checkStore(raw, clean, findings);
+  checkLimits(raw, clean, findings, warnings);
   const listen = listenWithEnv(raw, env, findings);
 
   const located = warnings.map(({ id, path, message }): ConfigWarning => {
@@ -433,6 +440,75 @@ function checkStore(raw: RawConfig, clean: Clean, findings: Finding[]): void {
       path: ["store", "url"],
       message: "is used only with kind: redis",
       fix: "write kind: redis, or remove url",
+    });
+  }
+}
+
+/**
+ * Rate-limit keys and addresses: a `key` must be a claim the caller's token will carry — one a policy of
+ * the limited resource names, or a claim GitHub Actions tokens always have — else every caller would share
+ * the one allowance of "no value". `client_ip` (and `listen.auth_failures`, which counts per address) is
+ * the load balancer's address for every caller unless `server.trust_proxy` reads X-Forwarded-For.
+ */
+function checkLimits(raw: RawConfig, clean: Clean, findings: Finding[], warnings: PendingWarning[]): void {
+  const pinnedBy = (allow: unknown): Set<string> => {
+    const pinned = new Set<string>();
+    for (const name of Array.isArray(allow) ? allow : []) {
+      const claims = raw.policies?.[name as string]?.claims;
+      if (claims !== undefined) for (const claim of Object.keys(claims)) pinned.add(claim);
+    }
+    return pinned;
+  };
+  const limited: { path: (string | number)[]; key: string; allow: unknown }[] = [];
+  listOf(raw.routes).forEach((route, index) => {
+    if (isPlainObject(route) && route.rate_limit !== undefined)
+      limited.push({ path: ["routes", index, "rate_limit"], key: route.rate_limit.key, allow: route.allow });
+  });
+  listOf(raw.tunnels).forEach((tunnel, index) => {
+    if (isPlainObject(tunnel) && tunnel.rate_limit !== undefined)
+      limited.push({
+        path: ["tunnels", index, "rate_limit"],
+        key: tunnel.rate_limit.key,
+        allow: tunnel.allow,
+      });
+  });
+  listOf(raw.broker?.grants).forEach((grant, index) => {
+    if (isPlainObject(grant) && grant.rate_limit !== undefined)
+      limited.push({
+        path: ["broker", "grants", index, "rate_limit"],
+        key: grant.rate_limit.key,
+        allow: grant.allow,
+      });
+  });
+  const trustProxy = raw.server?.trust_proxy ?? configDefaults.trustProxy;
+  for (const { path, key, allow } of limited) {
+    if (!clean([...path, "key"])) continue;
+    if (key === clientIpKey) {
+      if (!trustProxy) {
+        warnings.push({
+          id: "rate-limit-client-ip-behind-proxy",
+          path: [...path, "key"],
+          message:
+            "key: client_ip counts per address; behind a load balancer every caller has the balancer's address (one allowance for everyone) unless server.trust_proxy: true reads X-Forwarded-For",
+        });
+      }
+      continue;
+    }
+    const pinned = pinnedBy(allow);
+    if (pinned.has(key) || knownClaimNames.has(key)) continue;
+    const suggestion = closestMatch(key, [...pinned, ...knownClaimNames, clientIpKey]);
+    findings.push({
+      path: [...path, "key"],
+      message: `"${key}" is neither a claim the resource's allow policies name nor a claim GitHub Actions tokens carry, so callers without it would all share one allowance`,
+      fix: suggestion === undefined ? "key: repository_id" : `key: ${suggestion}`,
+    });
+  }
+  if (raw.listen?.auth_failures !== undefined && !trustProxy && clean(["listen", "auth_failures"])) {
+    warnings.push({
+      id: "auth-failures-behind-proxy",
+      path: ["listen", "auth_failures"],
+      message:
+        "failed authentications are counted per client address; behind a load balancer one bad client would throttle every caller unless server.trust_proxy: true reads X-Forwarded-For",
     });
   }
 }

@@ -6,6 +6,41 @@ import type { AuthFailureSpec, RateLimitSpec, SingleUseSpec } from "./types.js";
 export const clientIpKey = "client_ip";
 
 /**
+ * Claims every GitHub Actions OIDC token carries (and the registered JWT claims), which a rate limit may
+ * count by without a policy naming them. Other issuers' claims are accepted when a policy of the limited
+ * resource names them.
+ */
+export const knownClaimNames: ReadonlySet<string> = new Set([
+  "iss",
+  "sub",
+  "jti",
+  "actor",
+  "actor_id",
+  "base_ref",
+  "environment",
+  "event_name",
+  "head_ref",
+  "job_workflow_ref",
+  "job_workflow_sha",
+  "ref",
+  "ref_protected",
+  "ref_type",
+  "repository",
+  "repository_id",
+  "repository_owner",
+  "repository_owner_id",
+  "repository_visibility",
+  "run_attempt",
+  "run_id",
+  "run_number",
+  "runner_environment",
+  "sha",
+  "workflow",
+  "workflow_ref",
+  "workflow_sha",
+]);
+
+/**
  * Compiles one `rate_limit` (the schema has checked every field) for the route, tunnel or grant `id`.
  *
  * @example

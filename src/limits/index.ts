@@ -3,7 +3,13 @@
  * shared store, with their configuration fields, compiler, headers and metrics channel.
  */
 export { type AbuseControlOptions, type AbuseControls, createAbuseControls } from "./abuse-controls.js";
-export { clientIpKey, compileAuthFailures, compileRateLimit, compileSingleUse } from "./compile-limits.js";
+export {
+  clientIpKey,
+  compileAuthFailures,
+  compileRateLimit,
+  compileSingleUse,
+  knownClaimNames,
+} from "./compile-limits.js";
 export { type LimitControl, type LimitDecision, type LimitOutcome, limitChannels } from "./diagnostics.js";
 export { rateLimitHeaders, retryAfterSeconds } from "./limit-headers.js";
 export {

@@ -23,10 +23,10 @@ function onStoreError(defaultChoice: "allow" | "deny", what: string) {
 /** A window for a counter: whole seconds (the counters count in seconds), 1s to 1d. */
 function window(description: string, example: string) {
   return duration(description, example, { positive: true })
-    .refine((text) => (parseDuration(text) ?? 1000) % 1000 === 0, {
+    .refine((text) => (parseDuration(text) ?? 1000) >= 1000, { message: "must be at least 1s" })
+    .refine((text) => (parseDuration(text) ?? 1000) < 1000 || (parseDuration(text) ?? 1000) % 1000 === 0, {
       message: "must be a whole number of seconds (counters count in seconds)",
     })
-    .refine((text) => (parseDuration(text) ?? 1000) >= 1000, { message: "must be at least 1s" })
     .refine((text) => (parseDuration(text) ?? 0) <= maxWindowMs, { message: "must be at most 1d" });
 }
 
@@ -84,7 +84,9 @@ export const authFailuresSchema = z
       .int()
       .min(1)
       .max(1_000_000)
-      .describe("Failed token checks one client address may cause per window; the one that reaches it blocks the address until the window ends.")
+      .describe(
+        "Failed token checks one client address may cause per window; the one that reaches it blocks the address until the window ends.",
+      )
       .meta({ examples: [20] }),
     per: window("The window failures are counted in (whole seconds, 1s to 1d).", "1m"),
     on_store_error: onStoreError("allow", "a Redis outage throttles no one").optional(),
