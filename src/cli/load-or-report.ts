@@ -1,5 +1,6 @@
 import { formatProblems, loadConfigFile } from "../config/index.js";
 import type { CompiledConfig } from "../config/types.js";
+import { type CliIo, processIo } from "./command-context.js";
 
 /** Default configuration path: `--config`, else `TOLLGATE_CONFIG`, else `./tollgate.yaml`. */
 export function configPath(option: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -10,11 +11,11 @@ export function configPath(option: string | undefined, env: NodeJS.ProcessEnv = 
  * Loads and compiles a configuration file; on problems prints every one of them to stderr and
  * returns `undefined` (the caller exits with code 2).
  */
-export async function loadOrReport(path: string): Promise<CompiledConfig | undefined> {
-  const result = await loadConfigFile(path, process.env);
+export async function loadOrReport(path: string, io: CliIo = processIo): Promise<CompiledConfig | undefined> {
+  const result = await loadConfigFile(path, io.env);
   if (result.config === undefined || result.problems.length > 0) {
-    process.stderr.write(`${formatProblems(result.problems, path)}\n`);
-    process.stderr.write(`tollgate: ${result.problems.length} problem(s) in ${path}; nothing was started.\n`);
+    io.stderr.write(`${formatProblems(result.problems, path)}\n`);
+    io.stderr.write(`tollgate: ${result.problems.length} problem(s) in ${path}; nothing was started.\n`);
     return undefined;
   }
   return result.config;

@@ -10,6 +10,7 @@ export {
   compileSingleUse,
   knownClaimNames,
 } from "./compile-limits.js";
+export { describeAuthFailures, describeLimits } from "./describe-limits.js";
 export { type LimitControl, type LimitDecision, type LimitOutcome, limitChannels } from "./diagnostics.js";
 export { rateLimitHeaders, retryAfterSeconds } from "./limit-headers.js";
 export {

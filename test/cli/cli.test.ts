@@ -136,7 +136,7 @@ routes:
   });
 
   it("explain: exit 0 and every condition for an allowed claim set", async () => {
-    const result = await tollgate([
+    const result = await tollgateInProcess([
       "explain",
       "--config",
       config,
@@ -151,7 +151,7 @@ routes:
   });
 
   it("explain: exit 3 and the failing condition for the deny twin (look-alike owner)", async () => {
-    const result = await tollgate([
+    const result = await tollgateInProcess([
       "explain",
       "--config",
       config,
@@ -166,7 +166,7 @@ routes:
   });
 
   it("explain: exit 3 for pull_request_target", async () => {
-    const result = await tollgate([
+    const result = await tollgateInProcess([
       "explain",
       "--config",
       config,
@@ -178,7 +178,7 @@ routes:
   });
 
   it("explain: exit 2 for a bad configuration", async () => {
-    const result = await tollgate([
+    const result = await tollgateInProcess([
       "explain",
       "--config",
       join(dir, "missing.yaml"),

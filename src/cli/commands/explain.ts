@@ -5,12 +5,13 @@ import { brokerActionNames, explainBrokerRequest } from "../../broker/index.js";
 import type { BrokerAction } from "../../broker/types.js";
 import type { CompiledConfig, CompiledRoute } from "../../config/types.js";
 import { isTollgateError } from "../../errors/index.js";
+import { describeAuthFailures, describeLimits } from "../../limits/index.js";
 import { createTokenVerifier } from "../../oidc/index.js";
 import { evaluateAccess } from "../../policy/index.js";
 import type { CallerIdentity } from "../../policy/types.js";
 import { createRouteTable, normalizeRequestPath } from "../../proxy/index.js";
 import { explainConnect } from "../../tunnel/index.js";
-import type { CommandContext } from "../command-context.js";
+import type { CommandContext, TextOutput } from "../command-context.js";
 import { exitCodes, UsageError } from "../exit-codes.js";
 import { configPath, loadOrReport } from "../load-or-report.js";
 import { renderDecision } from "../render-decision.js";
@@ -54,31 +55,35 @@ export function registerExplain(program: Command, context: CommandContext): void
       "\nWithout --route or --request, every route is explained; the exit code is 0 if any allows.",
     )
     .action(async (options: ExplainOptions) => {
+      const out = context.stdout;
       if ((options.token === undefined) === (options.claims === undefined)) {
         throw new UsageError("give exactly one of --token or --claims");
       }
-      const config = await loadOrReport(configPath(options.config));
+      const config = await loadOrReport(configPath(options.config, context.env), context);
       if (config === undefined) return context.setExitCode(exitCodes.badConfig);
-      const identity = await identityFrom(config, options);
+      const identity = await identityFrom(config, options, out);
       if (identity === undefined) return context.setExitCode(exitCodes.denied);
       if (options.connect !== undefined) {
         return context.setExitCode(
-          explainTunnel(config, options.connect, identity) ? exitCodes.ok : exitCodes.denied,
+          explainTunnel(config, options.connect, identity, out) ? exitCodes.ok : exitCodes.denied,
         );
       }
       if (options.broker !== undefined) {
         return context.setExitCode(
-          explainBroker(config, options.broker, identity) ? exitCodes.ok : exitCodes.denied,
+          explainBroker(config, options.broker, identity, out) ? exitCodes.ok : exitCodes.denied,
         );
       }
-      const routes = selectRoutes(config, options);
+      const routes = selectRoutes(config, options, out);
       let anyAllowed = false;
       for (const { route, subject, methodAllowed } of routes) {
         const decision = evaluateAccess(route.access, identity);
-        process.stdout.write(`${renderDecision(subject, decision)}\n`);
-        if (!methodAllowed) process.stdout.write(`  but the method is not allowed on this route → DENY\n`);
+        out.write(`${renderDecision(subject, decision)}\n`);
+        if (!methodAllowed) out.write(`  but the method is not allowed on this route → DENY\n`);
+        writeLimits(describeLimits(route, identity.claims, { addressCountedBeforeToken: true }), out);
         anyAllowed ||= decision.allow && methodAllowed;
       }
+      const throttle = describeAuthFailures(config.authFailures);
+      if (throttle !== undefined && routes.length > 0) out.write(`note: ${throttle}\n`);
       context.setExitCode(anyAllowed ? exitCodes.ok : exitCodes.denied);
     });
 }
@@ -86,17 +91,18 @@ export function registerExplain(program: Command, context: CommandContext): void
 async function identityFrom(
   config: CompiledConfig,
   options: ExplainOptions,
+  out: TextOutput,
 ): Promise<CallerIdentity | undefined> {
   if (options.token !== undefined && options.verify === true) {
     const verifier = createTokenVerifier(config.issuers, config.verifier);
     try {
       await verifier.start();
       const verified = await verifier.verify(options.token);
-      process.stdout.write(`token verified by issuer ${verified.issuer}\n`);
+      out.write(`token verified by issuer ${verified.issuer}\n`);
       return { issuer: verified.issuer, claims: verified.claims };
     } catch (error) {
       const reason = isTollgateError(error) ? `${error.code}: ${error.message}` : String(error);
-      process.stdout.write(`token rejected before policy: ${reason}\nDENY\n`);
+      out.write(`token rejected before policy: ${reason}\nDENY\n`);
       return undefined;
     } finally {
       verifier.close();
@@ -109,7 +115,7 @@ async function identityFrom(
     } catch {
       throw new UsageError("--token is not a decodable JWT");
     }
-    process.stdout.write("note: signature, audience and lifetime not checked; add --verify to check them\n");
+    out.write("note: signature, audience and lifetime not checked; add --verify to check them\n");
   } else {
     const text = await readFile(options.claims as string, "utf8").catch(() => {
       throw new UsageError(`cannot read claims file ${options.claims}`);
@@ -120,15 +126,15 @@ async function identityFrom(
       throw new UsageError(`${options.claims} is not JSON`);
     }
   }
-  return { issuer: issuerNameFor(config, claims), claims };
+  return { issuer: issuerNameFor(config, claims, out), claims };
 }
 
 /** The configured issuer whose `issuer` string equals the claims' `iss` (exactly), as the gateway does. */
-function issuerNameFor(config: CompiledConfig, claims: Record<string, unknown>): string {
+function issuerNameFor(config: CompiledConfig, claims: Record<string, unknown>, out: TextOutput): string {
   const match = config.issuers.find((issuer) => issuer.issuer === claims.iss);
   if (match !== undefined) return match.name;
   if (claims.iss === undefined && config.issuers.length === 1) return config.issuers[0]!.name;
-  process.stdout.write(
+  out.write(
     `note: iss ${JSON.stringify(claims.iss)} is not a configured issuer; the gateway would refuse it\n`,
   );
   return "(unconfigured issuer)";
@@ -137,6 +143,7 @@ function issuerNameFor(config: CompiledConfig, claims: Record<string, unknown>):
 function selectRoutes(
   config: CompiledConfig,
   options: ExplainOptions,
+  out: TextOutput,
 ): { route: CompiledRoute; subject: string; methodAllowed: boolean }[] {
   if (options.route !== undefined) {
     const route = config.routes.find((candidate) => candidate.name === options.route);
@@ -154,12 +161,12 @@ function selectRoutes(
     }
     const target = normalizeRequestPath(url);
     if (target === undefined) {
-      process.stdout.write(`DENY — the gateway refuses the path ${url} (400, path normalisation)\n`);
+      out.write(`DENY — the gateway refuses the path ${url} (400, path normalisation)\n`);
       return [];
     }
     const route = createRouteTable(config.routes).match(options.host, target.path);
     if (route === undefined) {
-      process.stdout.write(`DENY — no route matches ${target.path} (the gateway answers 404)\n`);
+      out.write(`DENY — no route matches ${target.path} (the gateway answers 404)\n`);
       return [];
     }
     const upper = method.toUpperCase();
@@ -178,7 +185,12 @@ function selectRoutes(
  * `--broker ACTION:SCOPE`: the broker's decision steps (scope validation, global scope lists, grants),
  * each with its reason. Returns whether the broker would serve the request.
  */
-function explainBroker(config: CompiledConfig, request: string, identity: CallerIdentity): boolean {
+function explainBroker(
+  config: CompiledConfig,
+  request: string,
+  identity: CallerIdentity,
+  out: TextOutput,
+): boolean {
   const colon = request.indexOf(":");
   const action = request.slice(0, colon) as BrokerAction;
   if (colon < 0 || !brokerActionNames.includes(action)) {
@@ -223,9 +235,19 @@ function explainBroker(config: CompiledConfig, request: string, identity: Caller
         ? `  → allowed by grants[${grant.grant}]${grant.policy === undefined ? "" : ` (policy ${grant.policy})`}`
         : `  → no grant admits it: ${grant.reason}`,
     );
+    const admitting = grant.allowed
+      ? broker.grants.find((candidate) => candidate.index === grant.grant)
+      : undefined;
+    if (admitting !== undefined)
+      lines.push(...describeLimits(admitting, identity.claims).map((line) => `  ${line}`));
   }
-  process.stdout.write(`${lines.join("\n")}\n`);
+  out.write(`${lines.join("\n")}\n`);
   return explained.allowed;
+}
+
+/** The limits a resource would apply, indented under its decision. */
+function writeLimits(lines: readonly string[], out: TextOutput): void {
+  for (const line of lines) out.write(`  ${line}\n`);
 }
 
 /**
@@ -233,11 +255,16 @@ function explainBroker(config: CompiledConfig, request: string, identity: Caller
  * decision condition by condition, and what the gateway checks once it resolves a host name. Uses the
  * gateway's own matching functions; resolves nothing. Returns whether some tunnel would carry it.
  */
-function explainTunnel(config: CompiledConfig, authority: string, identity: CallerIdentity): boolean {
+function explainTunnel(
+  config: CompiledConfig,
+  authority: string,
+  identity: CallerIdentity,
+  out: TextOutput,
+): boolean {
   const explained = explainConnect(config.compiledTunnels, authority);
   const target = explained.target;
   if (target === undefined) {
-    process.stdout.write(
+    out.write(
       `CONNECT ${authority}: DENY — not a host:port the gateway accepts (400 TG_TUNNEL_TARGET_INVALID; IPv6 in brackets, no zone id)\n`,
     );
     return false;
@@ -245,18 +272,19 @@ function explainTunnel(config: CompiledConfig, authority: string, identity: Call
   const shown = target.text === authority ? target.text : `${authority} (read as ${target.text})`;
   if (explained.candidates.length === 0) {
     const why = explained.refusal ?? `${target.text} matches no tunnel's destinations`;
-    process.stdout.write(`CONNECT ${shown}: DENY — ${why} (403 TG_TUNNEL_DESTINATION_FORBIDDEN)\n`);
+    out.write(`CONNECT ${shown}: DENY — ${why} (403 TG_TUNNEL_DESTINATION_FORBIDDEN)\n`);
     return false;
   }
   let allowed = false;
   for (const { tunnel, patterns } of explained.candidates) {
     const decision = evaluateAccess(tunnel.access, identity);
     const matched = patterns.map((pattern) => pattern.text).join(", ");
-    process.stdout.write(
+    out.write(
       `${renderDecision(`CONNECT ${shown} → tunnel ${tunnel.name} (destinations ${matched})`, decision)}\n`,
     );
+    writeLimits(describeLimits(tunnel, identity.claims), out);
     allowed ||= decision.allow;
   }
-  if (explained.resolutionNote !== undefined) process.stdout.write(`  note: ${explained.resolutionNote}\n`);
+  if (explained.resolutionNote !== undefined) out.write(`  note: ${explained.resolutionNote}\n`);
   return allowed;
 }
