@@ -151,3 +151,33 @@ describe("single_use and listen.auth_failures in tollgate check", () => {
     );
   });
 });
+
+describe("the documented examples", () => {
+  it("the README's abuse-controls block passes check with the README's issuer and policy", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Abuse controls"));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    expect(block).toBeDefined();
+    const base = `issuers:
+  - name: github
+    preset: github
+    audiences: [tollgate.example.com]
+policies:
+  main-deploys:
+    claims:
+      repository_owner_id: 5678
+      repository_id: 1234
+      ref: refs/heads/main
+      event_name: { not: [pull_request_target, workflow_run] }
+`;
+    const result = compileConfigText(`${base}${block}`, { env: {}, sourceName: "README.md" });
+    expect(result.problems).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.config?.routes[0]).toMatchObject({
+      rateLimit: { id: "route:artifacts", requests: 600, burst: 100 },
+      singleUse: { onStoreError: "deny" },
+    });
+    expect(result.config?.authFailures).toEqual({ max: 20, perSeconds: 60, onStoreError: "allow" });
+  });
+});
