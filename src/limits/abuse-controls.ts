@@ -68,11 +68,14 @@ const maxBlockedAddresses = 10_000;
 export function createAbuseControls(options: AbuseControlOptions): AbuseControls {
   const { store, logger, clock } = options;
   const reportEveryMs = options.reportEveryMs ?? 30_000;
-  const lastReport = new Map<LimitControl, number>();
+  // One line per interval for each control and choice: an outage that lets one limit through and makes
+  // another refuse says both.
+  const lastReport = new Map<string, number>();
   const storeTrouble = (control: LimitControl, choice: OnStoreError, error: unknown) => {
     const now = clock();
-    if (now - (lastReport.get(control) ?? Number.NEGATIVE_INFINITY) < reportEveryMs) return;
-    lastReport.set(control, now);
+    const which = `${control}:${choice}`;
+    if (now - (lastReport.get(which) ?? Number.NEGATIVE_INFINITY) < reportEveryMs) return;
+    lastReport.set(which, now);
     logger.warn(
       { component: "limits", control, on_store_error: choice, error: errorCode(error) },
       `the shared store could not answer for ${control}; ${choice === "allow" ? "letting requests through uncounted" : "refusing requests"} (on_store_error: ${choice})`,
@@ -97,7 +100,8 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
           : withBurst(
               main,
               store.createCounter({
-                keyPrefix: `rl:${spec.id}:burst`,
+                // Its own first segment: `rl:ID:burst:VALUE` would be the main counter of the value "burst:VALUE".
+                keyPrefix: `rlb:${spec.id}`,
                 points: spec.burst,
                 durationSeconds: spec.perSeconds * 10,
               }),
