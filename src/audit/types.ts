@@ -7,6 +7,8 @@ export const auditEventNames = [
   "runner.remove_token",
   "runner.jitconfig",
   "auth.denied",
+  "connector.connect",
+  "connector.disconnect",
 ] as const;
 
 export type AuditEventName = (typeof auditEventNames)[number];
@@ -75,6 +77,9 @@ export interface AuditEvent {
   tunnel?: string;
   /** The destination the caller asked for, `host:port` as normalised by the tunnel feature. */
   destination?: string;
+  /** Connectors: the pool, and the id of the key the connector proved (a hash prefix, never the key). */
+  connector_pool?: string;
+  connector_key?: string;
   status?: number;
   bytes_in?: number;
   bytes_out?: number;

@@ -1,5 +1,6 @@
 import { auditDefaults } from "../audit/types.js";
 import { type CompiledBroker, compileBroker } from "../broker/index.js";
+import { compileConnectorPool } from "../connector/connector-schema.js";
 import { parseDuration } from "../lib/duration.js";
 import {
   clientIpKey,
@@ -119,6 +120,7 @@ export function compileValidated(
   );
   const compiledBroker = checkBroker(raw, clean, access, findings, warnings, env, issuers.length);
   checkStore(raw, clean, findings);
+  checkConnectors(raw, clean, findings);
   checkLimits(raw, clean, findings, warnings);
   const listen = listenWithEnv(raw, env, findings);
 
@@ -148,6 +150,7 @@ export function compileValidated(
     routes: routes.map((route) => route()),
     compiledTunnels: listOf(raw.tunnels).map((tunnel, index) => compileTunnel(tunnel, tunnelAccess[index]!)),
     ...(compiledBroker === undefined ? {} : { compiledBroker }),
+    connectors: listOf(raw.connectors).map((pool) => compileConnectorPool(pool)),
     audit: {
       sink: raw.audit?.sink ?? configDefaults.auditSink,
       flushIntervalMs: durationOr(raw.audit?.flush_interval, auditDefaults.flushIntervalMs),
@@ -442,6 +445,22 @@ function checkStore(raw: RawConfig, clean: Clean, findings: Finding[]): void {
       fix: "write kind: redis, or remove url",
     });
   }
+}
+
+/** Pool names are unique, and every `via` names a pool. */
+function checkConnectors(raw: RawConfig, clean: Clean, findings: Finding[]): void {
+  checkUniqueNames(raw.connectors, ["connectors"], "connector pool", clean, findings);
+  const pools = listOf(raw.connectors).flatMap((pool) => (isPlainObject(pool) ? [pool.name] : []));
+  listOf(raw.tunnels).forEach((tunnel, index) => {
+    if (!isPlainObject(tunnel) || tunnel.via === undefined || !clean(["tunnels", index, "via"])) return;
+    if (pools.includes(tunnel.via)) return;
+    const suggestion = closestMatch(tunnel.via, pools);
+    findings.push({
+      path: ["tunnels", index, "via"],
+      message: `no connector pool is named "${tunnel.via}"`,
+      fix: suggestion === undefined ? "add it under connectors:" : `via: ${suggestion}`,
+    });
+  });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { brokerSchema } from "../broker/broker-schema.js";
+import { connectorPoolSchema } from "../connector/connector-schema.js";
 import { parseDuration } from "../lib/duration.js";
 import {
   duration,
@@ -301,6 +302,12 @@ export const configSchema = z
     routes: z.array(routeSchema).describe("Reverse-proxy routes.").optional(),
     tunnels: z.array(tunnelSchema).describe("HTTP CONNECT tunnels.").optional(),
     broker: brokerSchema.optional(),
+    connectors: z
+      .array(connectorPoolSchema)
+      .describe(
+        "Pools of outbound-only connectors (`tollgate connector`) that carry `via` routes and tunnels into private networks.",
+      )
+      .optional(),
     audit: z
       .strictObject({
         sink: z

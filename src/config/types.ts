@@ -1,4 +1,5 @@
 import type { CompiledBroker } from "../broker/types.js";
+import type { CompiledConnectorPool } from "../connector/connector-schema.js";
 import type { AuthFailureSpec } from "../limits/types.js";
 import type { IssuerSettings, VerifierSettings } from "../oidc/types.js";
 import type { CompiledPolicy, PolicyWarning } from "../policy/types.js";
@@ -27,6 +28,8 @@ export interface CompiledConfig {
    * lists and grants built. Present exactly when `broker` is; this is what the broker feature serves.
    */
   readonly compiledBroker?: CompiledBroker;
+  /** `connectors`: the pools this edge accepts connectors into, keys parsed. */
+  readonly connectors: readonly CompiledConnectorPool[];
   /**
    * `flushIntervalMs`: the longest an audit line waits before it is written (`audit.flush_interval`);
    * `denials`: how repeated denials are folded into counted lines (`audit.denials`).

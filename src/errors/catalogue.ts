@@ -131,6 +131,13 @@ export const errorCatalogue = {
     exposeDetail: false,
   },
 
+  // Connectors (outbound-only links from private networks; `via` on a tunnel or route).
+  TG_CONNECTOR_UNAVAILABLE: {
+    status: 502,
+    publicMessage: "No connector into the destination's network is connected.",
+    exposeDetail: false,
+  },
+
   // Runner token broker: the request and its scope.
   TG_BODY_TOO_LARGE: { status: 413, publicMessage: "The request body is too large.", exposeDetail: false },
   TG_REQUEST_TIMEOUT: {

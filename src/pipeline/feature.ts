@@ -5,6 +5,7 @@ import type { AuditLog, Redactor } from "../audit/types.js";
 import type { Clock } from "../lib/clock.js";
 import type { AbuseControls } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
+import type { ConnectorPools } from "./connectors.js";
 
 /**
  * What a feature gets for one request or CONNECT: identity of the request and the shared parts it reads.
@@ -40,6 +41,12 @@ export interface GatewayFeature {
   handleRequest?(req: IncomingMessage, res: ServerResponse, context: FeatureContext): Promise<void>;
   /** Handles an HTTP CONNECT. The feature owns the socket from here on, including every error answer. */
   handleConnect?(req: IncomingMessage, socket: Duplex, head: Buffer, context: FeatureContext): void;
+  /**
+   * Whether this feature takes this CONNECT (cheap; checked in feature order). A feature with
+   * `handleConnect` and without it takes every CONNECT that reaches it: the connector feature, first,
+   * claims only its reserved authority, and tunnels take the rest.
+   */
+  claimsConnect?(req: IncomingMessage): boolean;
   /** Part of `/readyz` (for example: the broker's credential works). */
   readiness?(): { ready: boolean; detail?: Record<string, unknown> };
   /**
@@ -64,6 +71,8 @@ export interface FeatureDependencies {
   readonly env: NodeJS.ProcessEnv;
   /** Rate limits, single use and failed-authentication throttling (one set per gateway and store). */
   readonly controls: AbuseControls;
+  /** The connectors connected to this edge, by pool (one registry for the gateway's life). */
+  readonly connectorPools: ConnectorPools;
 }
 
 /**

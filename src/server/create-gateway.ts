@@ -152,7 +152,9 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const { config, verifier, features } = lifecycle.active;
-    const feature = features.find((candidate) => candidate.handleConnect !== undefined);
+    const feature = features.find(
+      (candidate) => candidate.handleConnect !== undefined && candidate.claimsConnect?.(req) !== false,
+    );
     if (feature === undefined || draining) {
       const status = draining ? "503 Service Unavailable" : "405 Method Not Allowed";
       socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

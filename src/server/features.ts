@@ -1,4 +1,5 @@
 import { createBrokerFeature } from "../broker/index.js";
+import { connectorFeature } from "../connector/index.js";
 import type { CompiledConfig } from "../config/types.js";
 import type { FeatureFactory as FactoryOf } from "../pipeline/feature.js";
 import { tunnelFeature } from "../tunnel/index.js";
@@ -10,4 +11,4 @@ export type FeatureFactory = FactoryOf<CompiledConfig>;
  * The built-in features, in the order they are asked to claim a request. Each feature folder exports
  * one factory; adding a feature is one line here.
  */
-export const builtInFeatures: readonly FeatureFactory[] = [createBrokerFeature, tunnelFeature];
+export const builtInFeatures: readonly FeatureFactory[] = [createBrokerFeature, connectorFeature, tunnelFeature];

@@ -5,6 +5,7 @@ import type { Logger } from "pino";
 import { createAuditLog, createLogger, createRedactor } from "../audit/index.js";
 import type { AuditLog, Redactor } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
+import { createConnectorPools } from "../connector/connector-pools.js";
 import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { createAbuseControls } from "../limits/index.js";
@@ -108,6 +109,8 @@ export async function startGateway(
     throw new TollgateError("TG_CONFIG_INVALID", `audit.sink: cannot open ${auditSink} (${code})`);
   }
   const clock = options.clock ?? systemClock;
+  // Connectors stay connected across reloads: one registry for the gateway's life.
+  const connectorPools = createConnectorPools();
   const lifecycle = await createGatewayLifecycle(config, {
     createVerifier: (forConfig) =>
       createTokenVerifier(forConfig.issuers, forConfig.verifier, {
@@ -129,7 +132,7 @@ export async function startGateway(
       });
       return { controls, close: () => store.close() };
     },
-    dependencies: { auditLog, logger, redactor, clock, env: options.env ?? process.env },
+    dependencies: { auditLog, logger, redactor, clock, env: options.env ?? process.env, connectorPools },
     logger,
   });
   const verifier = lifecycle.active.verifier;

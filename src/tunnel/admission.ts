@@ -1,10 +1,13 @@
 import type { Socket } from "node:net";
-import { deciderConditions } from "../audit/index.js";
+import type { Duplex } from "node:stream";
+import { deciderConditions, identityFromClaims } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import type { AbuseControls } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
+import type { ConnectorPools } from "../pipeline/connectors.js";
+import { callerHeader } from "../pipeline/connectors.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
 import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
@@ -29,6 +32,9 @@ export interface AdmissionFindings {
   upstream?: string;
   /** The rate limit that refused the tunnel (`tunnel:NAME`, or `listen.auth_failures`). */
   limit?: string;
+  /** A `via` tunnel: the pool and the key id of the connector that carried it. */
+  connectorPool?: string;
+  connectorKey?: string;
 }
 
 /**
@@ -38,7 +44,8 @@ export interface AdmissionFindings {
 export type Admission =
   | {
       readonly admitted: true;
-      readonly upstream: Socket;
+      /** A socket to the checked address, or, for a `via` tunnel, the connector's stream. */
+      readonly upstream: Socket | Duplex;
       readonly tunnel: CompiledTunnel;
       readonly findings: AdmissionFindings;
     }
@@ -49,6 +56,7 @@ export interface AdmissionParts {
   readonly tunnels: readonly CompiledTunnel[];
   readonly verifier: TokenVerifier;
   readonly controls: AbuseControls;
+  readonly connectorPools: ConnectorPools;
   /** The caller's address (rate limits keyed by `client_ip`, the failed-authentication throttle). */
   readonly clientIp: string;
   readonly lookup: LookupAll;
@@ -97,6 +105,8 @@ export function auditAdmission(event: AuditEvent, findings: AdmissionFindings): 
   if (findings.conditions !== undefined) event.conditions = findings.conditions;
   if (findings.upstream !== undefined) event.upstream = findings.upstream;
   if (findings.limit !== undefined) event.limit = findings.limit;
+  if (findings.connectorPool !== undefined) event.connector_pool = findings.connectorPool;
+  if (findings.connectorKey !== undefined) event.connector_key = findings.connectorKey;
 }
 
 /** The checks of {@link admit}, recording into `findings` as they learn; throws the refusal. */
@@ -107,7 +117,7 @@ async function decideAndDial(
   signal: AbortSignal,
   use: DialOptions["use"],
   findings: AdmissionFindings,
-): Promise<{ upstream: Socket; tunnel: CompiledTunnel }> {
+): Promise<{ upstream: Socket | Duplex; tunnel: CompiledTunnel }> {
   if (credential === undefined) {
     throw new TollgateError("TG_PROXY_AUTH_REQUIRED", "no proxy credential presented", {
       headers: proxyAuthHeaders,
@@ -166,10 +176,25 @@ async function decideAndDial(
   findings.tunnel = first.name;
   const firstPolicy = policyOf.get(first);
   if (firstPolicy !== undefined) findings.policy = firstPolicy;
+  if (first.via !== undefined) {
+    if (use === "http") {
+      // The connector carries byte streams (CONNECT); an http:// URL through it is not carried yet.
+      throw new TollgateError(
+        "TG_BAD_REQUEST",
+        "this destination is reached through a connector, which carries CONNECT tunnels only: use https:// or a CONNECT tunnel (HTTPS_PROXY, tollgate forward)",
+      );
+    }
+    return {
+      upstream: await openViaConnector(parts, first, target, signal, verified.claims, findings),
+      tunnel: first,
+    };
+  }
+  // Tunnels carried by a connector never dial from here, whatever else matched.
+  const direct = allowed.filter((tunnel) => tunnel.via === undefined);
 
   const deadline = parts.clock() + first.connectTimeoutMs;
   const addresses = await resolveTarget(target, parts.lookup, deadline, parts.clock, signal);
-  const checked = checkAddresses(allowed, target, addresses);
+  const checked = checkAddresses(direct, target, addresses);
   if ("refusal" in checked) throw new TollgateError("TG_TUNNEL_DESTINATION_FORBIDDEN", checked.refusal);
   const rateLimit = checked.checked[0]?.tunnel.rateLimit;
   if (rateLimit !== undefined) {
@@ -195,4 +220,79 @@ async function decideAndDial(
   if (viaPolicy !== undefined) findings.policy = viaPolicy;
   findings.upstream = formatHostPort(via.address, target.port);
   return { upstream: socket, tunnel: via.tunnel };
+}
+
+/**
+ * A `via` tunnel: the connector of its pool with the fewest streams opens the connection from inside the
+ * private network (an HTTP/2 CONNECT stream), after checking the destination against its own allow-list;
+ * this edge resolves and dials nothing. An IP-literal target is still checked here first (the
+ * always-denied ranges apply at both ends); a name is the connector's to resolve.
+ */
+async function openViaConnector(
+  parts: AdmissionParts,
+  tunnel: CompiledTunnel,
+  target: TunnelTarget,
+  signal: AbortSignal,
+  claims: Readonly<Record<string, unknown>>,
+  findings: AdmissionFindings,
+): Promise<Duplex> {
+  const pool = tunnel.via!;
+  if (target.host.kind !== "name") {
+    const checked = checkAddresses([tunnel], target, [target.host]);
+    if ("refusal" in checked) throw new TollgateError("TG_TUNNEL_DESTINATION_FORBIDDEN", checked.refusal);
+  }
+  if (tunnel.rateLimit !== undefined) {
+    const refusal = await parts.controls.rateLimit(tunnel.rateLimit, claims, parts.clientIp);
+    if (refusal !== undefined) {
+      findings.limit = tunnel.rateLimit.id;
+      throw refusal;
+    }
+  }
+  findings.connectorPool = pool;
+  const { stream, connector } = parts.connectorPools.open(pool, {
+    ":method": "CONNECT",
+    ":authority": target.text,
+    [callerHeader]: JSON.stringify(identityFromClaims(claims) ?? {}),
+  });
+  findings.connectorKey = connector.keyId;
+  findings.upstream = `${target.text} via ${pool}`;
+  const status = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stream.close();
+      reject(new TollgateError("TG_TUNNEL_CONNECT_TIMEOUT", `connector of ${pool} did not connect in time`));
+    }, tunnel.connectTimeoutMs);
+    const onAbort = () => {
+      clearTimeout(timer);
+      stream.close();
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    stream.once("response", (headers) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      resolve(Number(headers[":status"]));
+    });
+    stream.once("error", (error) => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      reject(
+        new TollgateError("TG_TUNNEL_DESTINATION_UNREACHABLE", `connector stream failed: ${error.message}`),
+      );
+    });
+    stream.once("close", () => {
+      clearTimeout(timer);
+      reject(new TollgateError("TG_TUNNEL_DESTINATION_UNREACHABLE", "the connector closed the stream"));
+    });
+  });
+  if (status === 200) return stream;
+  stream.close();
+  if (status === 403) {
+    throw new TollgateError(
+      "TG_TUNNEL_DESTINATION_FORBIDDEN",
+      `the connector of ${pool} refused ${target.text}`,
+    );
+  }
+  if (status === 504)
+    throw new TollgateError("TG_TUNNEL_CONNECT_TIMEOUT", `the connector of ${pool} timed out`);
+  throw new TollgateError("TG_TUNNEL_DESTINATION_UNREACHABLE", `the connector of ${pool} answered ${status}`);
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { Socket as NetSocket, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
@@ -18,6 +18,7 @@ import { forwardHttp, isAbsoluteForm, parseAbsoluteTarget } from "./forward-http
 import { proxyCredential } from "./proxy-credential.js";
 import { answerConnectError } from "./raw-response.js";
 import { type SplicedTunnel, spliceSockets } from "./splice.js";
+import { spliceStream } from "./splice-stream.js";
 import type { CompiledTunnel, LookupAll } from "./types.js";
 
 /** Options of {@link createTunnelFeatureFactory}: the outside world the tunnel feature talks to. */
@@ -66,7 +67,7 @@ export function createTunnelFeature(
   dependencies: FeatureDependencies,
   options: TunnelFeatureOptions = {},
 ): GatewayFeature {
-  const { auditLog, logger, clock, controls } = dependencies;
+  const { auditLog, logger, clock, controls, connectorPools } = dependencies;
   const tunnels: readonly CompiledTunnel[] = config.compiledTunnels;
   const lookup = options.lookup ?? systemLookup;
   const dial = options.dial ?? systemDial;
@@ -81,6 +82,7 @@ export function createTunnelFeature(
     tunnels,
     verifier: context.verifier,
     controls,
+    connectorPools,
     clientIp: context.clientIp,
     lookup,
     dial,
@@ -110,7 +112,7 @@ export function createTunnelFeature(
     socket.once("close", onGone);
     socket.on("error", ignore);
     pending.add(controller);
-    let upstream: Socket | undefined;
+    let upstream: Socket | Duplex | undefined;
     try {
       if (closing) throw shuttingDown();
       const target = parseAuthority(req.url ?? "");
@@ -124,19 +126,20 @@ export function createTunnelFeature(
       const admission = await admit(partsFor(context), credential, target, controller.signal, "tunnel");
       auditAdmission(event, admission.findings);
       if (!admission.admitted) throw admission.error;
-      upstream = admission.upstream;
+      const admitted = admission.upstream;
+      upstream = admitted;
       if (controller.signal.aborted) throw controller.signal.reason;
       if (closing) throw shuttingDown();
       pending.delete(controller);
       socket.off("close", onGone);
       socket.write(connectEstablished);
-      if (head.length > 0) upstream.write(head);
+      if (head.length > 0) admitted.write(head);
       event.decision = "allow";
       event.reason = "allowed-by-policy";
       event.status = 200;
       event.duration_ms = clock() - context.startedMs;
       auditLog.emit(event, credential?.token);
-      startTunnel(socket, upstream, admission.tunnel, event);
+      startTunnel(socket, admitted, admission.tunnel, event);
     } catch (error) {
       pending.delete(controller);
       socket.off("close", onGone);
@@ -153,9 +156,16 @@ export function createTunnelFeature(
     }
   }
 
-  function startTunnel(client: Socket, upstream: Socket, tunnel: CompiledTunnel, opened: AuditEvent): void {
+  function startTunnel(
+    client: Socket,
+    upstream: Socket | Duplex,
+    tunnel: CompiledTunnel,
+    opened: AuditEvent,
+  ): void {
     const openedAt = clock();
-    const spliced = spliceSockets(client, upstream, {
+    // A socket this edge dialled, or a connector's stream (`via`): each has its splice.
+    const splice = upstream instanceof NetSocket ? spliceSockets : spliceStream;
+    const spliced = splice(client, upstream as Socket, {
       idleTimeoutMs: tunnel.idleTimeoutMs,
       maxLifetimeMs: tunnel.maxLifetimeMs,
       onClose: (stats) => {
@@ -239,7 +249,8 @@ export function createTunnelFeature(
         const result = await forwardHttp(
           req,
           res,
-          admission.upstream,
+          // Admission refuses a connector's tunnel for http:// before it opens a stream: this is a socket.
+          admission.upstream as Socket,
           absolute,
           admission.tunnel.idleTimeoutMs,
         );

@@ -52,6 +52,10 @@ export const tunnelSchema = z
       { positive: true },
     ).optional(),
     rate_limit: rateLimitSchema.optional(),
+    via: name(
+      "Carry this tunnel through a pool of `connectors` (which dial out to this edge from inside the private network) instead of dialling the destination from here. The connector resolves names and applies its own allow-list. Default: dial directly.",
+      "dc1",
+    ).optional(),
   })
   .describe(
     "An HTTP CONNECT tunnel (and forward proxy for http:// URLs) to allow-listed private destinations.",
@@ -76,6 +80,7 @@ export function compileTunnel(tunnel: RawTunnel, access: AccessRule): CompiledTu
     idleTimeoutMs: durationOr(tunnel.idle_timeout, tunnelDefaults.idleTimeoutMs),
     maxLifetimeMs: durationOr(tunnel.max_lifetime, tunnelDefaults.maxLifetimeMs),
     connectTimeoutMs: durationOr(tunnel.connect_timeout, tunnelDefaults.connectTimeoutMs),
+    ...(tunnel.via === undefined ? {} : { via: tunnel.via }),
     ...(tunnel.rate_limit === undefined
       ? {}
       : { rateLimit: compileRateLimit(tunnel.rate_limit, `tunnel:${tunnel.name}`) }),

@@ -24,6 +24,8 @@ export interface CompiledTunnel {
   readonly connectTimeoutMs: number;
   /** `rate_limit`: counts the tunnel opens (and forward-proxied requests) it admits. */
   readonly rateLimit?: RateLimitSpec;
+  /** `via`: the connector pool that carries this tunnel; the edge then never dials its destinations. */
+  readonly via?: string;
 }
 
 /** Defaults of the optional tunnel keys. */

@@ -28,6 +28,7 @@ describe("schema/tollgate.schema.json", () => {
       "routes",
       "tunnels",
       "broker",
+      "connectors",
       "audit",
       "store",
       "oidc",

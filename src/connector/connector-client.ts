@@ -1,0 +1,316 @@
+import type { KeyObject } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import {
+  createServer as createHttp2Server,
+  constants as http2Constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from "node:http2";
+import { request as httpsRequest } from "node:https";
+import type { Socket } from "node:net";
+import { TLSSocket } from "node:tls";
+import type { Logger } from "pino";
+import { isTollgateError } from "../errors/index.js";
+import { type Clock, systemClock } from "../lib/clock.js";
+import {
+  type CompiledTunnel,
+  candidateTunnels,
+  checkAddresses,
+  type DestinationPattern,
+  type DialAddress,
+  dialChecked,
+  type LookupAll,
+  parseAuthority,
+  resolveTarget,
+  systemDial,
+  systemLookup,
+  tunnelDefaults,
+} from "../tunnel/index.js";
+import { answerChallenge, channelBindingOf } from "./handshake.js";
+import {
+  bindingHeader,
+  callerHeader,
+  challengeHeader,
+  connectorAuthority,
+  connectorPoolHeader,
+  helloPath,
+  signatureHeader,
+} from "./protocol.js";
+
+/** What `tollgate connector` runs with. */
+export interface ConnectorOptions {
+  /** Each edge to stay connected to (`https://edge.example.com`, or `http://` on loopback in tests). */
+  readonly edges: readonly URL[];
+  readonly pool: string;
+  readonly privateKey: KeyObject;
+  /** The connector's own allow-list: a stream to anything else is refused, whatever the edge says. */
+  readonly allow: readonly DestinationPattern[];
+  /** PEM certificates to trust for the edges beside the system's. */
+  readonly ca?: string;
+  readonly logger: Logger;
+  /** Backoff between reconnects: full jitter, doubling from `baseMs` to `maxMs`. */
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  readonly lookup?: LookupAll;
+  readonly dial?: DialAddress;
+  readonly clock?: Clock;
+}
+
+/** A running connector. */
+export interface RunningConnector {
+  /** Edges connected (and proven) now. */
+  connected(): number;
+  /** Resolves once every edge is connected (bounded by `timeoutMs`; rejects past it). */
+  waitConnected(timeoutMs?: number): Promise<void>;
+  /** Closes every link and stops reconnecting. */
+  close(): Promise<void>;
+}
+
+/** A link that stayed up this long resets the backoff. */
+const stableLinkMs = 30_000;
+
+/**
+ * Runs the connector: for each edge, an outbound connection (CONNECT to the edge's reserved authority,
+ * then HTTP/2 with the edge as the client), kept up and re-dialled with jittered exponential backoff. On
+ * it the connector answers the edge's challenge with its key and carries the streams the edge opens: an
+ * HTTP/2 CONNECT stream per tunnel, checked against its own allow-list with the same rules as tunnels
+ * (names resolved once here, every address checked, always-denied ranges unless named) and dialled to
+ * exactly the checked address.
+ *
+ * @example
+ * const connector = startConnector({ edges: [new URL("https://edge.example.com")], pool: "dc1", privateKey, allow, logger });
+ */
+export function startConnector(options: ConnectorOptions): RunningConnector {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const backoff = options.backoff ?? { baseMs: 500, maxMs: 30_000 };
+  // The allow-list as a tunnel, so the tunnel feature's matching, SSRF checks and dialling apply as they are.
+  const allowed: CompiledTunnel = {
+    name: "connector-allow-list",
+    destinations: options.allow,
+    access: { allow: [], deny: [] },
+    idleTimeoutMs: tunnelDefaults.idleTimeoutMs,
+    maxLifetimeMs: tunnelDefaults.maxLifetimeMs,
+    connectTimeoutMs: tunnelDefaults.connectTimeoutMs,
+  };
+  const lookup = options.lookup ?? systemLookup;
+  const dial = options.dial ?? systemDial;
+  const links = new Set<Socket>();
+  const streams = new Set<ServerHttp2Stream>();
+  let connectedCount = 0;
+  let closed = false;
+  const waiters = new Set<() => void>();
+  const timers = new Set<NodeJS.Timeout>();
+
+  for (const edge of options.edges) void keepConnected(edge);
+
+  return {
+    connected: () => connectedCount,
+    waitConnected(timeoutMs = 10_000) {
+      if (connectedCount === options.edges.length) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`connected to ${connectedCount} of ${options.edges.length} edges`));
+        }, timeoutMs);
+        const check = () => {
+          if (connectedCount !== options.edges.length) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve();
+        };
+        waiters.add(check);
+      });
+    },
+    async close() {
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      for (const stream of streams) stream.destroy();
+      for (const link of links) link.destroy();
+    },
+  };
+
+  async function keepConnected(edge: URL): Promise<void> {
+    let attempt = 0;
+    while (!closed) {
+      const started = clock();
+      try {
+        await linkOnce(edge);
+      } catch (error) {
+        logger.warn(
+          {
+            component: "connector",
+            edge: edge.origin,
+            error: error instanceof Error ? error.message : String(error),
+          },
+          "connection to the edge failed",
+        );
+      }
+      if (closed) return;
+      attempt = clock() - started >= stableLinkMs ? 0 : attempt + 1;
+      const ceiling = Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.min(attempt, 20));
+      // Full jitter: connectors that lost one edge at once do not come back at once.
+      const delay = Math.random() * ceiling;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          timers.delete(timer);
+          resolve();
+        }, delay);
+        timers.add(timer);
+      });
+    }
+  }
+
+  /** One link: resolves when it closes, rejects when it could not be opened. */
+  function linkOnce(edge: URL): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const secure = edge.protocol === "https:";
+      const request = (secure ? httpsRequest : httpRequest)({
+        host: edge.hostname.replace(/^\[|\]$/g, ""),
+        port: edge.port === "" ? (secure ? 443 : 80) : Number(edge.port),
+        method: "CONNECT",
+        path: connectorAuthority,
+        headers: { host: connectorAuthority, [connectorPoolHeader]: options.pool },
+        agent: false,
+        ...(secure
+          ? { servername: edge.hostname, ...(options.ca === undefined ? {} : { ca: options.ca }) }
+          : {}),
+      });
+      request.setTimeout(10_000, () => request.destroy(new Error("the edge did not answer in time")));
+      request.on("error", reject);
+      request.on("response", (response) => {
+        response.resume();
+        reject(new Error(`the edge answered ${response.statusCode}`));
+      });
+      request.on("connect", (response, socket: Socket, head: Buffer) => {
+        request.setTimeout(0);
+        if (response.statusCode !== 200) {
+          socket.destroy();
+          reject(new Error(`the edge answered ${response.statusCode}`));
+          return;
+        }
+        if (head.length > 0) socket.unshift(head);
+        links.add(socket);
+        let proven = false;
+        const server = createHttp2Server({ settings: { maxConcurrentStreams: 10_000 } });
+        server.on("stream", (stream, headers) => {
+          if (headers[":path"] === helloPath && headers[":method"] === "POST") {
+            answerHello(stream, headers, socket);
+            if (!proven) {
+              proven = true;
+              connectedCount += 1;
+              for (const waiter of [...waiters]) waiter();
+              logger.info(
+                { component: "connector", edge: edge.origin, pool: options.pool },
+                "connected to the edge",
+              );
+            }
+            return;
+          }
+          // Nothing is carried before the edge has asked for (and so checked) the connector's key.
+          if (!proven) return void stream.close(http2Constants.NGHTTP2_REFUSED_STREAM);
+          if (headers[":method"] === "CONNECT") return void carryTunnel(stream, headers);
+          stream.respond({ ":status": 501 });
+          stream.end();
+        });
+        socket.once("close", () => {
+          links.delete(socket);
+          if (proven) connectedCount -= 1;
+          server.close();
+          logger.info({ component: "connector", edge: edge.origin }, "connection to the edge closed");
+          resolve();
+        });
+        socket.on("error", () => undefined);
+        server.emit("connection", socket);
+      });
+      request.end();
+    });
+  }
+
+  function answerHello(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, socket: Socket): void {
+    const challenge = headers[challengeHeader];
+    if (typeof challenge !== "string" || headers[connectorPoolHeader] !== options.pool) {
+      stream.respond({ ":status": 400 });
+      stream.end();
+      return;
+    }
+    const binding =
+      headers[bindingHeader] === "tls-exporter" && socket instanceof TLSSocket
+        ? channelBindingOf(socket)
+        : undefined;
+    stream.respond({
+      ":status": 200,
+      [signatureHeader]: answerChallenge(options.privateKey, options.pool, challenge, binding),
+    });
+    stream.end();
+  }
+
+  /** A tunnel stream: check the destination against the allow-list, dial exactly what was checked, pipe. */
+  async function carryTunnel(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    streams.add(stream);
+    stream.once("close", () => streams.delete(stream));
+    stream.on("error", () => undefined);
+    const started = clock();
+    const authority = headers[":authority"] ?? "";
+    const caller = typeof headers[callerHeader] === "string" ? headers[callerHeader] : undefined;
+    const line = { component: "connector", event: "connector.stream", destination: authority, caller };
+    const target = parseAuthority(authority);
+    if (target === undefined || candidateTunnels([allowed], target).length === 0) {
+      logger.warn(
+        { ...line, decision: "deny", reason: "outside the connector's allow-list" },
+        "stream refused",
+      );
+      stream.respond({ ":status": 403 });
+      stream.end();
+      return;
+    }
+    const controller = new AbortController();
+    stream.once("close", () => controller.abort());
+    try {
+      const deadline = clock() + allowed.connectTimeoutMs;
+      const addresses = await resolveTarget(target, lookup, deadline, clock, controller.signal);
+      const checked = checkAddresses([allowed], target, addresses);
+      if ("refusal" in checked) {
+        logger.warn({ ...line, decision: "deny", reason: checked.refusal }, "stream refused");
+        stream.respond({ ":status": 403 });
+        stream.end();
+        return;
+      }
+      // A socket read as a stream ("http"): the relay reads of "tunnel" sockets deliver only to a socket.
+      const { socket } = await dialChecked(
+        checked.checked,
+        target.port,
+        deadline,
+        clock,
+        controller.signal,
+        dial,
+        "http",
+      );
+      if (stream.destroyed || stream.closed) return void socket.destroy();
+      stream.respond({ ":status": 200 });
+      socket.pipe(stream);
+      stream.pipe(socket);
+      socket.on("error", () => stream.destroy());
+      stream.once("close", () => socket.destroy());
+      socket.once("close", () => {
+        stream.end();
+        logger.info(
+          {
+            ...line,
+            decision: "allow",
+            bytes_in: socket.bytesWritten,
+            bytes_out: socket.bytesRead,
+            duration_ms: clock() - started,
+          },
+          "stream closed",
+        );
+      });
+    } catch (error) {
+      const code = isTollgateError(error) ? error.code : "TG_TUNNEL_DESTINATION_UNREACHABLE";
+      logger.warn({ ...line, decision: "error", reason: code }, "stream failed");
+      if (!stream.destroyed && !stream.headersSent) {
+        stream.respond({ ":status": code === "TG_TUNNEL_CONNECT_TIMEOUT" ? 504 : 502 });
+        stream.end();
+      }
+    }
+  }
+}

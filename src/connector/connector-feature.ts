@@ -1,0 +1,209 @@
+import type { IncomingMessage } from "node:http";
+import { connect as connectHttp2 } from "node:http2";
+import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import { TLSSocket } from "node:tls";
+import type { AuditEvent } from "../audit/types.js";
+import { TollgateError } from "../errors/index.js";
+import type { ConnectorSession } from "../pipeline/connectors.js";
+import type {
+  FeatureContext,
+  FeatureDependencies,
+  FeatureFactory,
+  GatewayFeature,
+} from "../pipeline/feature.js";
+import { answerConnectError } from "../tunnel/raw-response.js";
+import { keyId } from "./connector-keys.js";
+import type { CompiledConnectorPool } from "./connector-schema.js";
+import { channelBindingOf, checkAnswer, newChallenge } from "./handshake.js";
+import {
+  bindingHeader,
+  challengeHeader,
+  connectorAuthority,
+  connectorPoolHeader,
+  helloPath,
+  signatureHeader,
+} from "./protocol.js";
+
+/** What the connector feature reads of the compiled configuration. */
+export interface ConnectorFeatureConfig {
+  readonly connectors: readonly CompiledConnectorPool[];
+}
+
+/** How long a connector has, from its CONNECT, to prove its key. */
+const helloTimeoutMs = 10_000;
+
+/**
+ * The edge's side of the outbound-only link. A connector inside a private network dials this edge's
+ * usual port and sends `CONNECT connector.tollgate.invalid:443` naming its pool; the edge answers 200,
+ * and from then on the roles are reversed: the edge is the HTTP/2 *client* on the socket the connector
+ * opened, so it can open streams into the private network (an HTTP/2 CONNECT stream per tunnel) with
+ * HTTP/2's flow control, stream limits and pings. Before any stream, the edge asks the connector to sign
+ * a fresh challenge bound to the TLS session (handshake.ts); an unknown key is refused and audited.
+ *
+ * The sessions live in {@link ConnectorPools}, which outlives reloads: a reload only closes the sessions
+ * whose key or pool it removed.
+ */
+export const connectorFeature: FeatureFactory<ConnectorFeatureConfig> = (config, dependencies) => {
+  const { connectorPools } = dependencies;
+  connectorPools.retain(
+    new Map(config.connectors.map((pool) => [pool.name, new Set(pool.keys.map((key) => key.text))])),
+  );
+  if (config.connectors.length === 0) return undefined;
+  return createConnectorFeature(config, dependencies);
+};
+
+function createConnectorFeature(
+  config: ConnectorFeatureConfig,
+  dependencies: FeatureDependencies,
+): GatewayFeature {
+  const { connectorPools, auditLog, logger, clock } = dependencies;
+  const pools = new Map(config.connectors.map((pool) => [pool.name, pool]));
+
+  return {
+    name: "connectors",
+    claimsConnect: (req) => req.url === connectorAuthority,
+    handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, context: FeatureContext) {
+      const event: AuditEvent = {
+        event: "connector.connect",
+        request_id: context.requestId,
+        decision: "deny",
+        reason: "",
+        client_ip: context.clientIp,
+      };
+      const poolName = headerValue(req.headers[connectorPoolHeader]);
+      const pool = poolName === undefined ? undefined : pools.get(poolName);
+      if (pool === undefined) {
+        event.reason = "TG_POLICY_DENIED";
+        event.detail = poolName === undefined ? "no pool named" : `unknown pool ${poolName}`;
+        if (poolName !== undefined) event.connector_pool = poolName;
+        answerConnectError(
+          socket as Socket,
+          new TollgateError("TG_POLICY_DENIED", event.detail),
+          context.requestId,
+        );
+        auditLog.emit(event, undefined);
+        return;
+      }
+      event.connector_pool = pool.name;
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      if (head.length > 0) socket.unshift(head);
+      void establish(socket as Socket, pool, event, context);
+    },
+    readiness: () => ({ ready: true, detail: { connectors: connectorPools.counts() } }),
+    // At the stop (this feature has no retire: a reload keeps the connections): the links are not HTTP
+    // requests the server could drain, so they are closed here, and their tunnels with them.
+    async close() {
+      connectorPools.close();
+    },
+  };
+
+  async function establish(
+    socket: Socket,
+    pool: CompiledConnectorPool,
+    event: AuditEvent,
+    context: FeatureContext,
+  ): Promise<void> {
+    const session = connectHttp2("http://connector.tollgate.invalid", { createConnection: () => socket });
+    session.on("error", () => undefined);
+    const challenge = newChallenge();
+    // Over TLS the signature covers keying material of this very session: a relayed answer fails.
+    const binding = socket instanceof TLSSocket ? channelBindingOf(socket) : undefined;
+    let signature: string | undefined;
+    try {
+      signature = await askSignature(session, pool.name, challenge, binding !== undefined);
+    } catch (error) {
+      event.reason = "TG_POLICY_DENIED";
+      event.detail = `no answer to the challenge: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    const publicKey =
+      signature === undefined ? undefined : checkAnswer(pool.keys, pool.name, challenge, binding, signature);
+    event.duration_ms = clock() - context.startedMs;
+    if (publicKey === undefined) {
+      event.reason ||= "TG_POLICY_DENIED";
+      event.detail ??= "the challenge was not signed by a key of this pool";
+      auditLog.emit(event, undefined);
+      session.destroy();
+      return;
+    }
+    const connector: ConnectorSession = {
+      pool: pool.name,
+      keyId: keyId(publicKey),
+      publicKey,
+      address: context.clientIp,
+      session,
+      active: 0,
+    };
+    event.decision = "allow";
+    event.reason = "connector-key-verified";
+    event.connector_key = connector.keyId;
+    auditLog.emit(event, undefined);
+    connectorPools.add(connector);
+    logger.info(
+      { component: "connector", pool: pool.name, key: connector.keyId, address: context.clientIp },
+      "connector connected",
+    );
+    const connectedAt = clock();
+    session.once("close", () => {
+      connectorPools.remove(connector);
+      auditLog.emit(
+        {
+          event: "connector.disconnect",
+          request_id: context.requestId,
+          decision: "allow",
+          reason: "closed",
+          client_ip: context.clientIp,
+          connector_pool: pool.name,
+          connector_key: connector.keyId,
+          duration_ms: clock() - connectedAt,
+        },
+        undefined,
+      );
+      logger.info(
+        { component: "connector", pool: pool.name, key: connector.keyId },
+        "connector disconnected",
+      );
+    });
+  }
+}
+
+/** Sends the challenge as the session's first stream; resolves with the signature the connector returns. */
+function askSignature(
+  session: ReturnType<typeof connectHttp2>,
+  pool: string,
+  challenge: string,
+  bound: boolean,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stream.close();
+      reject(new Error("timed out"));
+    }, helloTimeoutMs);
+    const stream = session.request(
+      {
+        ":method": "POST",
+        ":path": helloPath,
+        [connectorPoolHeader]: pool,
+        [challengeHeader]: challenge,
+        [bindingHeader]: bound ? "tls-exporter" : "none",
+      },
+      { endStream: true },
+    );
+    stream.on("response", (headers) => {
+      clearTimeout(timer);
+      const signature = headers[signatureHeader];
+      stream.close();
+      if (headers[":status"] === 200 && typeof signature === "string") resolve(signature);
+      else reject(new Error(`status ${String(headers[":status"])}`));
+    });
+    stream.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    stream.resume();
+  });
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

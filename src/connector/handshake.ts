@@ -1,0 +1,64 @@
+import type { KeyObject } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { signBytes, verifyBytes } from "./connector-keys.js";
+
+/**
+ * The connector's proof of identity, asked on every connection. The edge sends a fresh random challenge;
+ * the connector signs `tollgate-connector-v1`, the pool, the challenge and — over TLS — keying material
+ * exported from this very TLS session (RFC 5705), with its Ed25519 key. So a recorded answer is worthless
+ * on another connection (another challenge) and cannot be relayed through a machine in the middle (another
+ * TLS session, other keying material).
+ */
+
+/** The label both sides export TLS keying material under (RFC 5705). */
+export const tlsExporterLabel = "EXPORTER-tollgate-connector-v1";
+/** Bytes of exported keying material bound into the signature. */
+export const tlsExporterLength = 32;
+
+/**
+ * The keying material of a TLS session both ends compute alike (RFC 5705, with a fixed context: TLS 1.2
+ * tells an absent context from an empty one, so both ends must pass the same).
+ */
+export function channelBindingOf(socket: {
+  exportKeyingMaterial(length: number, label: string, context: Buffer): Buffer;
+}): Buffer {
+  return socket.exportKeyingMaterial(tlsExporterLength, tlsExporterLabel, Buffer.from("tollgate"));
+}
+
+/** A fresh challenge: 32 random bytes, base64url. */
+export function newChallenge(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** What is signed: every part on its own line, so no part can run into another. */
+export function challengeBytes(pool: string, challenge: string, channelBinding: Buffer | undefined): Buffer {
+  const binding = channelBinding === undefined ? "-" : channelBinding.toString("base64url");
+  return Buffer.from(`tollgate-connector-v1\n${pool}\n${challenge}\n${binding}\n`, "utf8");
+}
+
+/** The connector's answer: the signature, base64url. */
+export function answerChallenge(
+  privateKey: KeyObject,
+  pool: string,
+  challenge: string,
+  channelBinding: Buffer | undefined,
+): string {
+  return signBytes(privateKey, challengeBytes(pool, challenge, channelBinding)).toString("base64url");
+}
+
+/**
+ * The pool key that made `signature`, or `undefined` when none did. Keys are tried in order (a pool has
+ * a handful, for rotation).
+ */
+export function checkAnswer(
+  keys: readonly { readonly text: string; readonly key: KeyObject }[],
+  pool: string,
+  challenge: string,
+  channelBinding: Buffer | undefined,
+  signature: string,
+): string | undefined {
+  if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) return undefined;
+  const data = challengeBytes(pool, challenge, channelBinding);
+  const bytes = Buffer.from(signature, "base64url");
+  return keys.find((candidate) => verifyBytes(candidate.key, data, bytes))?.text;
+}

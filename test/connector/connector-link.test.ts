@@ -1,0 +1,179 @@
+import { PassThrough } from "node:stream";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  generateConnectorKey,
+  parsePrivateKey,
+  type RunningConnector,
+  startConnector,
+} from "../../src/connector/index.js";
+import { parseDestinationPattern } from "../../src/tunnel/index.js";
+import type { DestinationPattern } from "../../src/tunnel/types.js";
+import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
+import {
+  closed,
+  type EchoServer,
+  echoRoundTrip,
+  eventually,
+  rawConnect,
+  startEchoServer,
+} from "../tunnel/helpers.js";
+
+/**
+ * The outbound-only link on loopback, one process: an edge gateway with a connector pool and a `via`
+ * tunnel, a connector that dials it, and an echo server only the connector is told to reach. (That the
+ * edge has no path of its own to the service is proved in a network namespace: connector-netns.test.ts.)
+ */
+
+function patterns(...texts: string[]): DestinationPattern[] {
+  return texts.map((text) => {
+    const parsed = parseDestinationPattern(text);
+    if (!("pattern" in parsed)) throw new Error(`bad pattern ${text}`);
+    return parsed.pattern;
+  });
+}
+
+function capturedLogger(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
+  const chunks: Buffer[] = [];
+  const stream = new PassThrough();
+  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+  return {
+    logger: pino(stream),
+    lines: () =>
+      Buffer.concat(chunks)
+        .toString("utf8")
+        .split("\n")
+        .filter((line) => line.length > 0)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+describe("a tunnel through a connector (via)", () => {
+  const key = generateConnectorKey();
+  const stranger = generateConnectorKey();
+  let echo: EchoServer;
+  let outside: EchoServer;
+  let harness: GatewayHarness;
+  let port: number;
+  let connector: RunningConnector;
+  const connectorLog = capturedLogger();
+
+  beforeAll(async () => {
+    echo = await startEchoServer();
+    outside = await startEchoServer();
+    harness = await startGatewayHarness(
+      (issuerUrl) => `${devIssuerYaml(issuerUrl)}policies:
+  ci: { claims: { repository_owner_id: 65 } }
+connectors:
+  - name: dc1
+    public_keys: ["${key.publicKey}"]
+tunnels:
+  - name: private
+    destinations: ["127.0.0.1:${echo.port}", "127.0.0.1:${outside.port}"]
+    allow: [ci]
+    via: dc1
+`,
+    );
+    port = Number(new URL(harness.url).port);
+    connector = startConnector({
+      edges: [new URL(harness.url)],
+      pool: "dc1",
+      privateKey: parsePrivateKey(key.privateKeyPem),
+      // The connector permits the echo server only: the edge also lists `outside`, which it must not reach.
+      allow: patterns(`127.0.0.1:${echo.port}`),
+      logger: connectorLog.logger,
+      backoff: { baseMs: 20, maxMs: 200 },
+    });
+    await connector.waitConnected();
+  });
+  afterAll(async () => {
+    await connector?.close();
+    await harness?.close();
+    await echo?.close();
+    await outside?.close();
+  });
+
+  it("carries a CONNECT through the connector; the audit names the pool and the connector's key, and the connector logs the caller", async () => {
+    const token = await harness.mint();
+    const answer = await rawConnect(port, `127.0.0.1:${echo.port}`, {
+      "proxy-authorization": `Bearer ${token}`,
+    });
+    expect(answer.status).toBe(200);
+    expect(await echoRoundTrip(answer.socket, "through the connector", answer.rest)).toBe(
+      "through the connector",
+    );
+    answer.socket.end();
+    await closed(answer.socket);
+    const events = await eventually(
+      () => harness.auditEvents(),
+      (list) => list.some((event) => event.event === "tunnel.close"),
+    );
+    const opened = events.find((event) => event.event === "tunnel.open" && event.decision === "allow");
+    expect(opened).toMatchObject({
+      tunnel: "private",
+      connector_pool: "dc1",
+      connector_key: expect.stringMatching(/^[0-9a-f]{12}$/),
+      upstream: `127.0.0.1:${echo.port} via dc1`,
+    });
+    expect(events.find((event) => event.event === "tunnel.close")).toMatchObject({
+      bytes_in: 21,
+      bytes_out: 21,
+    });
+    expect(events.find((event) => event.event === "connector.connect")).toMatchObject({
+      decision: "allow",
+      connector_pool: "dc1",
+    });
+    const carried = await eventually(
+      async () =>
+        connectorLog.lines().find((line) => line.event === "connector.stream" && line.decision === "allow"),
+      (line) => line !== undefined,
+    );
+    expect(carried).toMatchObject({ destination: `127.0.0.1:${echo.port}` });
+    expect(String(carried?.caller)).toContain("octo-org/octo-repo");
+  });
+
+  it("twin: a destination the edge allows but the connector does not is refused by the connector (403)", async () => {
+    const token = await harness.mint();
+    const before = outside.connections();
+    const answer = await rawConnect(port, `127.0.0.1:${outside.port}`, {
+      "proxy-authorization": `Bearer ${token}`,
+    });
+    expect(answer.status).toBe(403);
+    expect(JSON.parse(answer.body).error.code).toBe("TG_TUNNEL_DESTINATION_FORBIDDEN");
+    expect(outside.connections()).toBe(before);
+  });
+
+  it("a connector with a key the pool does not list is refused and audited, and carries nothing", async () => {
+    const log = capturedLogger();
+    const impostor = startConnector({
+      edges: [new URL(harness.url)],
+      pool: "dc1",
+      privateKey: parsePrivateKey(stranger.privateKeyPem),
+      allow: patterns(`127.0.0.1:${echo.port}`),
+      logger: log.logger,
+      backoff: { baseMs: 1_000, maxMs: 1_000 },
+    });
+    try {
+      const events = await eventually(
+        () => harness.auditEvents(),
+        (list) => list.some((event) => event.event === "connector.connect" && event.decision === "deny"),
+      );
+      expect(
+        events.find((event) => event.event === "connector.connect" && event.decision === "deny"),
+      ).toMatchObject({
+        connector_pool: "dc1",
+        reason: "TG_POLICY_DENIED",
+      });
+      expect(impostor.connected()).toBe(0);
+    } finally {
+      await impostor.close();
+    }
+  });
+
+  it("/readyz reports the connected connectors per pool", async () => {
+    const body = (await fetch(`${harness.url}/readyz`).then((res) => res.json())) as {
+      checks?: unknown;
+    };
+    expect(JSON.stringify(body)).toContain('"dc1":1');
+  });
+});
