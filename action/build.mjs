@@ -8,7 +8,7 @@ import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-/** Writes main.mjs, post.mjs, daemon.mjs and their shared chunk into `outdir` (emptied first). */
+/** Writes main.mjs, post.mjs, daemon.mjs, pipe.mjs and their shared chunks into `outdir` (emptied first). */
 export async function buildAction(outdir = resolve(root, "action/dist")) {
   await rm(outdir, { recursive: true, force: true });
   await build({
@@ -18,6 +18,7 @@ export async function buildAction(outdir = resolve(root, "action/dist")) {
       main: "action/src/main.ts",
       post: "action/src/post.ts",
       daemon: "action/src/daemon.ts",
+      pipe: "action/src/pipe.ts",
     },
     outdir,
     bundle: true,

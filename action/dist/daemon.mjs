@@ -6,7 +6,7 @@ import {
   prepareClient,
   startLocalProxy,
   startPortForwards
-} from "./chunk-L53JIRID.mjs";
+} from "./chunk-QF6Z6VOP.mjs";
 
 // action/src/run-daemon.ts
 async function runDaemon(config, env) {
@@ -32,7 +32,9 @@ async function runDaemon(config, env) {
       audience: config.audience,
       ...config.ca === void 0 ? {} : { caPem: config.ca },
       ...config.caFile === void 0 ? {} : { caFile: config.caFile },
-      env
+      env,
+      // The main step asked the gateway already, before it started this process.
+      checkToken: false
     });
     if (config.proxyListen !== void 0) {
       proxy = await startLocalProxy({

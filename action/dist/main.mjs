@@ -8,10 +8,12 @@ import {
   annotationCommand,
   appendEnvironmentFile,
   describeClientError,
+  describeTokenCheck,
   parseForwardSpec,
   parseGatewayUrl,
-  parseListenAddress
-} from "./chunk-L53JIRID.mjs";
+  parseListenAddress,
+  prepareClient
+} from "./chunk-QF6Z6VOP.mjs";
 
 // action/src/main.ts
 import { fileURLToPath } from "node:url";
@@ -19,7 +21,7 @@ import { fileURLToPath } from "node:url";
 // action/src/run-main.ts
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -50,7 +52,6 @@ function readInputs(env) {
   const proxy = getBooleanInput(env, "proxy", true);
   const listen = getInput(env, "listen") || "127.0.0.1:0";
   parseListenAddress(listen);
-  if (!proxy && forwards.length === 0) throw invalid("nothing to start: set proxy: true or list forwards");
   const exportProxyEnv = getBooleanInput(env, "export-proxy-env", false);
   if (exportProxyEnv && !proxy) throw invalid("export-proxy-env needs proxy: true");
   const caInput = getInput(env, "ca");
@@ -121,6 +122,28 @@ async function runMain(options) {
     const inputs = readInputs(env);
     actionsTokenEndpointFromEnv(env);
     const gateway = parseGatewayUrl(inputs.gateway);
+    const { check } = await prepareClient({
+      gatewayUrl: inputs.gateway,
+      audience: inputs.audience,
+      ...inputs.ca === void 0 ? {} : { caPem: inputs.ca },
+      ...inputs.caFile === void 0 ? {} : { caFile: inputs.caFile },
+      env
+    });
+    if (check !== void 0 && !check.checked)
+      write(annotationCommand("warning", `tollgate: ${describeTokenCheck(check)}`));
+    else if (check !== void 0) write(`tollgate: ${describeTokenCheck(check)}
+`);
+    const caFile = inputs.ca === void 0 ? inputs.caFile : writeCaFile(env, inputs.ca);
+    appendEnvironmentFile(
+      env,
+      "GITHUB_OUTPUT",
+      "ssh-proxy-command",
+      sshProxyCommand(options.pipeScript, inputs.gateway, inputs.audience, caFile)
+    );
+    if (!inputs.proxy && inputs.forwards.length === 0) {
+      appendEnvironmentFile(env, "GITHUB_OUTPUT", "forwards", "[]");
+      return 0;
+    }
     const config = {
       gatewayUrl: inputs.gateway,
       audience: inputs.audience,
@@ -178,6 +201,25 @@ async function runMain(options) {
 }
 var StartFailed = class extends Error {
 };
+function sshProxyCommand(pipeScript, gatewayUrl, audience, caFile, node = process.execPath) {
+  const arg = (text) => `'${text.replaceAll("'", "'\\''")}'`.replaceAll("%", "%%");
+  return [
+    arg(node),
+    arg(pipeScript),
+    "%h:%p",
+    "--gateway",
+    arg(gatewayUrl),
+    "--audience",
+    arg(audience),
+    ...caFile === void 0 ? [] : ["--ca", arg(caFile)]
+  ].join(" ");
+}
+function writeCaFile(env, pem) {
+  const file = join(env.RUNNER_TEMP || tmpdir(), `tollgate-ca-${randomUUID()}.pem`);
+  writeFileSync(file, pem.endsWith("\n") ? pem : `${pem}
+`, { mode: 384 });
+  return file;
+}
 function waitForReady(child, timeoutMs) {
   return new Promise((resolve) => {
     const finish = (message) => {
@@ -208,5 +250,6 @@ function waitForReady(child, timeoutMs) {
 // action/src/main.ts
 process.exitCode = await runMain({
   daemonScript: fileURLToPath(new URL("./daemon.mjs", import.meta.url)),
+  pipeScript: fileURLToPath(new URL("./pipe.mjs", import.meta.url)),
   env: process.env
 });

@@ -50,7 +50,6 @@ export function readInputs(env: NodeJS.ProcessEnv): ActionInputs {
   const proxy = getBooleanInput(env, "proxy", true);
   const listen = getInput(env, "listen") || "127.0.0.1:0";
   parseListenAddress(listen);
-  if (!proxy && forwards.length === 0) throw invalid("nothing to start: set proxy: true or list forwards");
   const exportProxyEnv = getBooleanInput(env, "export-proxy-env", false);
   if (exportProxyEnv && !proxy) throw invalid("export-proxy-env needs proxy: true");
   const caInput = getInput(env, "ca");

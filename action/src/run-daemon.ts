@@ -39,6 +39,8 @@ export async function runDaemon(config: DaemonConfig, env: NodeJS.ProcessEnv): P
       ...(config.ca === undefined ? {} : { caPem: config.ca }),
       ...(config.caFile === undefined ? {} : { caFile: config.caFile }),
       env,
+      // The main step asked the gateway already, before it started this process.
+      checkToken: false,
     });
     if (config.proxyListen !== undefined) {
       proxy = await startLocalProxy({

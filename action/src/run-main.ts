@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -8,7 +8,9 @@ import {
   annotationCommand,
   appendEnvironmentFile,
   describeClientError,
+  describeTokenCheck,
   parseGatewayUrl,
+  prepareClient,
 } from "../../src/client/index.js";
 import { type DaemonConfig, type DaemonMessage, isDaemonMessage } from "./daemon-protocol.js";
 import { readInputs } from "./inputs.js";
@@ -18,6 +20,8 @@ import { logSection, stateNames } from "./state.js";
 /** Where the main step finds the background process's script (next to itself in action/dist). */
 export interface MainOptions {
   readonly daemonScript: string;
+  /** `tollgate pipe` for later steps (`pipe.mjs`, beside it), named in the `ssh-proxy-command` output. */
+  readonly pipeScript: string;
   readonly env: NodeJS.ProcessEnv;
   /** Until the background process reports it listens (default 30 s). */
   readonly readyTimeoutMs?: number;
@@ -25,10 +29,12 @@ export interface MainOptions {
 }
 
 /**
- * The action's main step: validates the inputs, starts the proxy and/or forwards as a detached
- * background process (the same client code as the CLI), waits until it listens, records its pid for the
- * post step, sets outputs and, if asked, exports `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` to later steps.
- * Resolves with the exit code.
+ * The action's main step: validates the inputs, asks the gateway whether it takes the job's token
+ * (`GET /_tollgate/whoami`: a wrong audience fails here, with the code and the fix, not later as a bare 407
+ * in git), sets the `ssh-proxy-command` output, starts the proxy and/or forwards as a detached background
+ * process (the same client code as the CLI), waits until it listens, records its pid for the post step,
+ * sets outputs and, if asked, exports `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` to later steps. With neither
+ * proxy nor forwards nothing runs in the background. Resolves with the exit code.
  */
 export async function runMain(options: MainOptions): Promise<number> {
   const env = options.env;
@@ -39,6 +45,27 @@ export async function runMain(options: MainOptions): Promise<number> {
     const inputs = readInputs(env);
     actionsTokenEndpointFromEnv(env);
     const gateway = parseGatewayUrl(inputs.gateway);
+    const { check } = await prepareClient({
+      gatewayUrl: inputs.gateway,
+      audience: inputs.audience,
+      ...(inputs.ca === undefined ? {} : { caPem: inputs.ca }),
+      ...(inputs.caFile === undefined ? {} : { caFile: inputs.caFile }),
+      env,
+    });
+    if (check !== undefined && !check.checked)
+      write(annotationCommand("warning", `tollgate: ${describeTokenCheck(check)}`));
+    else if (check !== undefined) write(`tollgate: ${describeTokenCheck(check)}\n`);
+    const caFile = inputs.ca === undefined ? inputs.caFile : writeCaFile(env, inputs.ca);
+    appendEnvironmentFile(
+      env,
+      "GITHUB_OUTPUT",
+      "ssh-proxy-command",
+      sshProxyCommand(options.pipeScript, inputs.gateway, inputs.audience, caFile),
+    );
+    if (!inputs.proxy && inputs.forwards.length === 0) {
+      appendEnvironmentFile(env, "GITHUB_OUTPUT", "forwards", "[]");
+      return 0;
+    }
     const config: DaemonConfig = {
       gatewayUrl: inputs.gateway,
       audience: inputs.audience,
@@ -96,6 +123,42 @@ export async function runMain(options: MainOptions): Promise<number> {
 }
 
 class StartFailed extends Error {}
+
+/**
+ * The `ProxyCommand` for ssh in later steps: this runner's node running the bundled `tollgate pipe`, every
+ * argument in single quotes for the shell ssh runs it with, and `%` doubled because ssh expands `%h`-style
+ * tokens in the whole line.
+ *
+ * @example
+ * sshProxyCommand("/a/pipe.mjs", "https://gw", "gw", undefined);
+ * // "'/usr/bin/node' '/a/pipe.mjs' %h:%p --gateway 'https://gw' --audience 'gw'"
+ */
+export function sshProxyCommand(
+  pipeScript: string,
+  gatewayUrl: string,
+  audience: string,
+  caFile: string | undefined,
+  node = process.execPath,
+): string {
+  const arg = (text: string) => `'${text.replaceAll("'", "'\\''")}'`.replaceAll("%", "%%");
+  return [
+    arg(node),
+    arg(pipeScript),
+    "%h:%p",
+    "--gateway",
+    arg(gatewayUrl),
+    "--audience",
+    arg(audience),
+    ...(caFile === undefined ? [] : ["--ca", arg(caFile)]),
+  ].join(" ");
+}
+
+/** The `ca` input's PEM text as a file for `pipe.mjs` (RUNNER_TEMP is emptied after every job). */
+function writeCaFile(env: NodeJS.ProcessEnv, pem: string): string {
+  const file = join(env.RUNNER_TEMP || tmpdir(), `tollgate-ca-${randomUUID()}.pem`);
+  writeFileSync(file, pem.endsWith("\n") ? pem : `${pem}\n`, { mode: 0o600 });
+  return file;
+}
 
 function waitForReady(child: ChildProcess, timeoutMs: number): Promise<DaemonMessage> {
   return new Promise((resolve) => {

@@ -7,6 +7,7 @@ export const auditEventNames = [
   "runner.remove_token",
   "runner.jitconfig",
   "auth.denied",
+  "auth.whoami",
   "connector.connect",
   "connector.disconnect",
 ] as const;

@@ -1,3 +1,5 @@
+import type { Readable } from "node:stream";
+
 /** Text output a command writes to: a process stream, or a test's collector. */
 export interface TextOutput {
   write(text: string): unknown;
@@ -8,6 +10,11 @@ export interface CliIo {
   readonly stdout: TextOutput;
   readonly stderr: TextOutput;
   readonly env: NodeJS.ProcessEnv;
+  /**
+   * Standard input, for `tollgate pipe` (which also needs `stdout` to be a byte stream). Absent: the
+   * process's own.
+   */
+  readonly stdin?: Readable;
 }
 
 /** The process's own streams and environment: what `bin/tollgate.js` runs with. */

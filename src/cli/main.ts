@@ -4,10 +4,12 @@ import { registerCheck } from "./commands/check.js";
 import { registerDev } from "./commands/dev.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerForward } from "./commands/forward.js";
+import { registerPipe } from "./commands/pipe.js";
 import { registerProxy } from "./commands/proxy.js";
 import { registerSchema } from "./commands/schema.js";
 import { registerServe } from "./commands/serve.js";
 import { registerToken } from "./commands/token.js";
+import { registerWhoami } from "./commands/whoami.js";
 import { UsageError } from "./exit-codes.js";
 
 /**
@@ -44,6 +46,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   registerToken(program, context);
   registerProxy(program, context);
   registerForward(program, context);
+  registerPipe(program, context);
+  registerWhoami(program, context);
 
   try {
     await program.parseAsync(argv, { from: "user" });

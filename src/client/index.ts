@@ -1,7 +1,9 @@
 /**
  * The workflow side of tollgate: OIDC tokens from the Actions runner (cached, refreshed before they
  * expire), a local forward proxy and local port forwards that carry traffic through the gateway's
- * CONNECT tunnels. Used by `tollgate token | proxy | forward` and by the GitHub Action in `action/`.
+ * CONNECT tunnels, one tunnel on standard input and output (`pipe`, for ssh's ProxyCommand), and the
+ * gateway's answer to "does it take this token?" (`whoami`). Used by `tollgate token | proxy | forward |
+ * pipe | whoami` and by the GitHub Action in `action/`.
  */
 export {
   type ActionsIdTokenRequest,
@@ -20,6 +22,13 @@ export {
   type TunnelOutcome,
 } from "./gateway-tunnel.js";
 export {
+  checkTokenWithGateway,
+  type GatewayIdentity,
+  type TokenCheck,
+  type TokenCheckOptions,
+  whoamiPath,
+} from "./gateway-whoami.js";
+export {
   assertListenAllowed,
   formatHostPort,
   isLoopbackHost,
@@ -27,6 +36,13 @@ export {
   parseListenAddress,
 } from "./listen-address.js";
 export { type ClientLog, type LocalProxy, type LocalProxyOptions, startLocalProxy } from "./local-proxy.js";
+export {
+  type PipeCommandOptions,
+  type PipeOptions,
+  parsePipeDestination,
+  runPipe,
+  runPipeCommand,
+} from "./pipe.js";
 export {
   type ForwardSpec,
   type PortForwardOptions,
@@ -37,6 +53,7 @@ export {
 export {
   type ClientSettings,
   describeClientError,
+  describeTokenCheck,
   type PreparedClient,
   prepareClient,
 } from "./prepare-client.js";

@@ -3,6 +3,7 @@ import { Agent as HttpsAgent } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { TollgateError } from "../errors/index.js";
+import { gatewayAnswer } from "../lib/proxy-status.js";
 import type { GatewayTarget } from "./gateway-target.js";
 import { describeConnectionError, gatewayRequest, gatewayRequestOptions } from "./gateway-tunnel.js";
 import { assertListenAllowed, formatHostPort, isLoopbackHost, type ListenAddress } from "./listen-address.js";
@@ -222,7 +223,7 @@ export async function startLocalProxy(options: LocalProxyOptions): Promise<Local
     upstream.on("response", (response) => {
       upstream.setTimeout(0);
       const status = response.statusCode ?? 502;
-      if (status >= 400) log(`${req.method} ${safeUrl(target)}: gateway answered ${status}`);
+      if (status >= 400) log(`${req.method} ${safeUrl(target)}: ${describeAnswer(response, absoluteForm)}`);
       else if (options.verbose) log(`${req.method} ${safeUrl(target)}: ${status}`);
       res.writeHead(status, responseHeaders(response));
       response.pipe(res);
@@ -307,6 +308,25 @@ function responseHeaders(response: IncomingMessage): Record<string, string[]> {
     headers[name] = values;
   }
   return headers;
+}
+
+/**
+ * Whose error answer this is. The gateway marks its own with `Proxy-Status` (the code in `details`, the
+ * request id in `X-Request-Id`): those are logged like refused CONNECTs, with code and request id. Any
+ * other answer was the destination's (absolute form) or the route's upstream's (origin form), which the
+ * gateway allowed and passed on.
+ */
+function describeAnswer(response: IncomingMessage, absoluteForm: boolean): string {
+  const status = response.statusCode ?? 502;
+  const own = gatewayAnswer(response.headers["proxy-status"]);
+  if (own === false) return `${absoluteForm ? "the destination" : "the route's upstream"} answered ${status}`;
+  const requestId = response.headers["x-request-id"];
+  return describeRefusal({
+    status,
+    code: own.code,
+    message: undefined,
+    requestId: typeof requestId === "string" && requestId.length <= 128 ? requestId : undefined,
+  });
 }
 
 /** The URL without its query (which may carry a signature) or userinfo, for log lines. */

@@ -3,6 +3,7 @@ import { TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
 import { actionsTokenEndpointFromEnv, createActionsTokenSource } from "./actions-id-token.js";
 import { type GatewayTarget, parseGatewayUrl } from "./gateway-target.js";
+import { checkTokenWithGateway, type TokenCheck } from "./gateway-whoami.js";
 import type { TokenSource } from "./token-source.js";
 
 /** What `proxy`, `forward` and the action's background process start from. */
@@ -16,17 +17,26 @@ export interface ClientSettings {
   readonly env: NodeJS.ProcessEnv;
   readonly fetch?: typeof fetch;
   readonly clock?: Clock;
+  /**
+   * Ask the gateway whether it takes the first token (`GET /_tollgate/whoami`; default true). The action's
+   * background process passes false: its main step has asked already.
+   */
+  readonly checkToken?: boolean;
 }
 
 /** The parsed gateway and a warmed-up token source. */
 export interface PreparedClient {
   readonly gateway: GatewayTarget;
   readonly tokens: TokenSource;
+  /** What the gateway said of the first token; `undefined` when not asked. */
+  readonly check: TokenCheck | undefined;
 }
 
 /**
- * Validates the settings and fetches a first token, so a missing `id-token: write` permission or a wrong
- * audience setting fails at start-up with the fix, not at the first connection.
+ * Validates the settings, fetches a first token and asks the gateway whether it takes it, so a missing
+ * `id-token: write` permission, a wrong audience or an issuer the gateway does not trust fails at start-up
+ * with the code and the fix, not at the first connection. A gateway that cannot be reached fails too
+ * (`TG_CLIENT_GATEWAY_UNAVAILABLE`); one older than `/_tollgate/whoami` is reported in `check`.
  *
  * @example
  * const { gateway, tokens } = await prepareClient({ gatewayUrl, audience, env: process.env });
@@ -53,8 +63,12 @@ export async function prepareClient(settings: ClientSettings): Promise<PreparedC
     ...(settings.fetch ? { fetch: settings.fetch } : {}),
     ...(settings.clock ? { clock: settings.clock } : {}),
   });
-  await tokens.token();
-  return { gateway, tokens };
+  const token = await tokens.token();
+  const check =
+    settings.checkToken === false
+      ? undefined
+      : await checkTokenWithGateway(gateway, token, { audience: settings.audience });
+  return { gateway, tokens, check };
 }
 
 async function readCaFile(file: string): Promise<string> {
@@ -64,6 +78,14 @@ async function readCaFile(file: string): Promise<string> {
     const code = (cause as NodeJS.ErrnoException).code ?? "unreadable";
     throw new TollgateError("TG_CONFIG_INVALID", `--ca ${file}: cannot read it (${code})`, { cause });
   }
+}
+
+/** One line for what the gateway said of the token at start (stderr of the CLI, the action's log). */
+export function describeTokenCheck(check: TokenCheck): string {
+  if (!check.checked) return `the token was not checked in advance: ${check.reason}`;
+  const { identity } = check;
+  const repository = identity.repository === undefined ? "" : ` of ${identity.repository}`;
+  return `the gateway accepts this job's token${repository} (issuer ${identity.issuer}, subject ${identity.subject})`;
 }
 
 /** One line for a failure of the client: the code and the detail (never a token), or "internal error". */

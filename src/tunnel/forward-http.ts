@@ -3,6 +3,7 @@ import type { Socket } from "node:net";
 import { pipeline } from "node:stream/promises";
 import { Client } from "undici";
 import { TollgateError } from "../errors/index.js";
+import { receivedStatus } from "../lib/proxy-status.js";
 import { hopByHopHeaders } from "../proxy/index.js";
 import { parseAuthority } from "./destination-check.js";
 import type { TunnelTarget } from "./types.js";
@@ -126,7 +127,12 @@ export async function forwardHttp(
         { cause: error },
       );
     }
-    res.writeHead(response.statusCode, responseHeaders(response.headers));
+    // Appended after the destination's own Proxy-Status, if any: the gateway passed this answer on.
+    res.writeHead(response.statusCode, [
+      ...responseHeaders(response.headers),
+      "proxy-status",
+      receivedStatus(response.statusCode),
+    ]);
     response.body.on("data", (chunk: Buffer) => (bytesOut += chunk.length));
     try {
       await pipeline(response.body, res);

@@ -37,10 +37,13 @@ describe("the action's inputs", () => {
     });
   });
 
+  it("takes proxy: false with no forwards: nothing runs in the background, the step checks the token and gives ssh-proxy-command", () => {
+    expect(readInputs({ ...base, INPUT_PROXY: "false" })).toMatchObject({ proxy: false, forwards: [] });
+  });
+
   it.each([
     [{ INPUT_AUDIENCE: "a" }, "input gateway is required"],
     [{ INPUT_GATEWAY: "https://g.example" }, "input audience is required"],
-    [{ ...base, INPUT_PROXY: "false" }, "nothing to start"],
     [{ ...base, INPUT_PROXY: "yes" }, "is not true or false"],
     [
       { ...base, INPUT_PROXY: "false", INPUT_FORWARDS: "1:h:2", "INPUT_EXPORT-PROXY-ENV": "true" },

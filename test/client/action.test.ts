@@ -4,6 +4,8 @@ import type { Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDevIssuer } from "../../src/dev/dev-issuer.js";
+import { startActionsTokenEndpoint } from "../helpers/actions-token-endpoint.js";
 import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import {
   closeServer,
@@ -102,11 +104,16 @@ describe("the GitHub Action", () => {
     });
     const main = await run.main();
     expect(main.code).toBe(0);
+    // It asked the gateway first (GET /_tollgate/whoami) and says as whom the job is taken.
+    expect(main.stdout).toContain("tollgate: the gateway accepts this job's token of octo-org/octo-repo");
     const state = await run.state();
     const pid = Number(state.pid);
     try {
       expect(isAlive(pid)).toBe(true);
       const outputs = await run.outputs();
+      expect(outputs["ssh-proxy-command"]).toBe(
+        `'${process.execPath}' '${join(root, "action/dist/pipe.mjs")}' %h:%p --gateway '${setup.gateway.url}' --audience 'tollgate.test'`,
+      );
       const exported = await run.exported();
       const proxyUrl = outputs["proxy-url"]!;
       expect(proxyUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -169,6 +176,70 @@ describe("the GitHub Action", () => {
     expect(main.code).toBe(1);
     expect(main.stdout).toMatch(/^::error::tollgate: TG_CLIENT_TOKEN_UNAVAILABLE: .*id-token: write/m);
     expect(await run.state()).toEqual({});
+  });
+
+  it("fails the step with the code and the fix when the gateway does not take the audience; nothing starts", async () => {
+    const run = await job({
+      gateway: setup.gateway.url,
+      audience: "tollgate.wrong",
+      "export-proxy-env": "true",
+    });
+    const main = await run.main();
+    expect(main.code).toBe(1);
+    expect(main.stdout).toMatch(
+      /^::error::tollgate: TG_TOKEN_AUDIENCE_MISMATCH: the gateway refused this job's token for audience "tollgate\.wrong" \(request_id [0-9a-f-]{36}\): "tollgate\.wrong" is not an audience the gateway accepts\. Set audience to /m,
+    );
+    expect(await run.state()).toEqual({});
+    expect(await run.exported()).toEqual({});
+    expect(jwtsIn(main.stdout + main.stderr)).toEqual([]);
+  });
+
+  it("fails the step when the runner's token has expired by the gateway's clock (TG_TOKEN_EXPIRED)", async () => {
+    setup.tokenEndpoint.configure({ expiresInSeconds: -120 });
+    try {
+      const run = await job({ gateway: setup.gateway.url, audience: "tollgate.test" });
+      const main = await run.main();
+      expect(main.code).toBe(1);
+      expect(main.stdout).toMatch(
+        /^::error::tollgate: TG_TOKEN_EXPIRED: .*check the clocks of the runner and the gateway/m,
+      );
+      expect(await run.state()).toEqual({});
+    } finally {
+      setup.tokenEndpoint.configure({ expiresInSeconds: 300 });
+    }
+  });
+
+  it("fails the step when the job's tokens come from an issuer the gateway does not trust", async () => {
+    const stranger = await createDevIssuer({ host: "127.0.0.1", port: 0 });
+    const strangerEndpoint = await startActionsTokenEndpoint(stranger);
+    try {
+      const run = await job(
+        { gateway: setup.gateway.url, audience: "tollgate.test" },
+        strangerEndpoint.env(),
+      );
+      const main = await run.main();
+      expect(main.code).toBe(1);
+      expect(main.stdout).toMatch(
+        /^::error::tollgate: TG_TOKEN_ISSUER_UNKNOWN: .*does not trust this job's token issuer/m,
+      );
+      expect(main.stdout).toContain(stranger.issuerUrl);
+      expect(await run.state()).toEqual({});
+    } finally {
+      await strangerEndpoint.close();
+      await stranger.close();
+    }
+  });
+
+  it("with neither proxy nor forwards, checks the token and gives ssh-proxy-command, starting nothing", async () => {
+    const run = await job({ gateway: setup.gateway.url, audience: "tollgate.test", proxy: "false" });
+    const main = await run.main();
+    expect(main.code).toBe(0);
+    expect(main.stdout).toContain("the gateway accepts this job's token");
+    expect(await run.state()).toEqual({});
+    const outputs = await run.outputs();
+    expect(outputs.forwards).toBe("[]");
+    expect(outputs["ssh-proxy-command"]).toContain("pipe.mjs' %h:%p --gateway");
+    expect(outputs["proxy-url"]).toBeUndefined();
   });
 
   it("fails the step on a malformed forward before starting anything", async () => {

@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from "node:https";
 import { type AddressInfo, connect, createServer as createNetServer } from "node:net";
 import { createServer as createTlsServer } from "node:tls";
 import { fileURLToPath } from "node:url";
+import type { FeatureFactory } from "../../src/server/index.js";
 import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from "../helpers/actions-token-endpoint.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 
@@ -34,7 +35,15 @@ export interface TunnelSetup {
   close(): Promise<void>;
 }
 
-export async function startTunnelSetup(destinations: string[], routesYaml = ""): Promise<TunnelSetup> {
+/**
+ * `features` replaces the gateway's built-in features (to inject the tunnel feature's resolver and dialer,
+ * so a host name such as `git.internal` reaches a server on loopback).
+ */
+export async function startTunnelSetup(
+  destinations: string[],
+  routesYaml = "",
+  options: { features?: FeatureFactory[] } = {},
+): Promise<TunnelSetup> {
   const gateway = await startGatewayHarness(
     (issuerUrl) =>
       `${devIssuerYaml(issuerUrl)}${policiesYaml}tunnels:
@@ -42,6 +51,7 @@ export async function startTunnelSetup(destinations: string[], routesYaml = ""):
     destinations: [${destinations.map((destination) => JSON.stringify(destination)).join(", ")}]
     allow: [ci]
 ${routesYaml}`,
+    options.features === undefined ? {} : { features: options.features },
   );
   const tokenEndpoint = await startActionsTokenEndpoint(gateway.issuer);
   return {
@@ -136,7 +146,11 @@ export function runTool(
   });
 }
 
-/** A plain HTTP server on loopback that answers `hello over http <path>` and records request headers. */
+/**
+ * A plain HTTP server on loopback that answers `hello over http <path>` and records request headers.
+ * `/status/NNN` answers status NNN instead, and `/forged/NNN` answers NNN dressed as a gateway refusal
+ * (a `Proxy-Status` member named tollgate with an error, a JSON error body), as another tollgate would.
+ */
 export async function startHttpTarget(): Promise<{
   port: number;
   seen: IncomingHttpHeaders[];
@@ -145,7 +159,17 @@ export async function startHttpTarget(): Promise<{
   const seen: IncomingHttpHeaders[] = [];
   const server = createHttpServer((req, res) => {
     seen.push(req.headers);
-    res.writeHead(200, { "content-type": "text/plain" });
+    const status = /\/(status|forged)\/(\d{3})$/.exec(req.url ?? "");
+    if (status?.[1] === "forged") {
+      res.writeHead(Number(status[2]), {
+        "content-type": "application/json",
+        "proxy-status": 'tollgate;error=http_request_denied;details="TG_POLICY_DENIED"',
+        "x-request-id": "from-the-destination",
+      });
+      res.end('{"error":{"code":"TG_POLICY_DENIED","message":"not me","request_id":"from-the-destination"}}');
+      return;
+    }
+    res.writeHead(status === null ? 200 : Number(status[2]), { "content-type": "text/plain" });
     res.end(`hello over http ${req.url}`);
   });
   return { port: await listenLoopback(server), seen, server };

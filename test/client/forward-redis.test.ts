@@ -110,12 +110,39 @@ describe("tollgate forward with redis-cli", () => {
     expect(forward.stderr()).toContain(`-> 127.0.0.1:${otherPort}: gateway answered 403`);
   });
 
+  it("checked at start that the gateway takes the token (the twin of the wrong audience below)", () => {
+    expect(forward.stderr()).toContain(
+      "tollgate forward: the gateway accepts this job's token of octo-org/octo-repo",
+    );
+  });
+
   it("never prints the token", () => {
     expect(jwtsIn(forward.stdout() + forward.stderr())).toEqual([]);
   });
 });
 
 describe("tollgate forward argument checks", () => {
+  it("a token for another audience: exit 1 at start with the gateway's code, no port opened", async () => {
+    const result = await runTool(
+      process.execPath,
+      [
+        "bin/tollgate.js",
+        "forward",
+        `0:127.0.0.1:${redisPort}`,
+        "--gateway",
+        setup.gateway.url,
+        "--audience",
+        "nope.example",
+      ],
+      setup.clientEnv(),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(
+      /^tollgate forward: TG_TOKEN_AUDIENCE_MISMATCH: .*"nope\.example" is not an audience/,
+    );
+  });
+
   it("refuses a malformed forward with exit code 2 and the expected shape", async () => {
     const result = await runTool(
       process.execPath,

@@ -17,6 +17,7 @@ import {
 } from "./client-harness.js";
 
 // `tollgate proxy` (the built CLI) between real curl and the real gateway's tunnel feature.
+const uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 let certs: TestCertificates;
 let https: { port: number; server: Server };
 let http: Awaited<ReturnType<typeof startHttpTarget>>;
@@ -79,9 +80,12 @@ function curl(args: string[], proxyEnv: Record<string, string>) {
 }
 
 describe("tollgate proxy with curl", () => {
-  it("prints where it listens, on loopback", () => {
+  it("prints where it listens, on loopback, once the gateway said it takes the token", () => {
     expect(proxy.stdout()).toMatch(
       /^HTTPS_PROXY=http:\/\/127\.0\.0\.1:\d+\nHTTP_PROXY=http:\/\/127\.0\.0\.1:\d+\n$/,
+    );
+    expect(proxy.stderr()).toContain(
+      "tollgate proxy: the gateway accepts this job's token of octo-org/octo-repo (issuer http://127.0.0.1:",
     );
   });
 
@@ -105,7 +109,11 @@ describe("tollgate proxy with curl", () => {
     });
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/403/);
-    expect(proxy.stderr()).toContain(`CONNECT 127.0.0.1:${port}: gateway answered 403`);
+    expect(proxy.stderr()).toMatch(
+      new RegExp(
+        `CONNECT 127\\.0\\.0\\.1:${port}: gateway answered 403 TG_TUNNEL_DESTINATION_FORBIDDEN \\(request_id ${uuid}\\)`,
+      ),
+    );
   });
 
   it("forwards plain HTTP as absolute-form requests (http_proxy), without the token reaching the server", async () => {
@@ -123,6 +131,32 @@ describe("tollgate proxy with curl", () => {
     expect(result.stdout).toMatch(/^HTTP\/1\.1 403/);
     expect(result.stdout).toContain('"code":"TG_TUNNEL_DESTINATION_FORBIDDEN"');
     expect(forbiddenHttp.seen).toEqual([]);
+    // Logged as the CONNECT refusals are: the gateway's code and the request id its audit line has.
+    const requestId = /"request_id":"([^"]+)"/.exec(result.stdout)![1]!;
+    expect(proxy.stderr()).toContain(
+      `GET http://127.0.0.1:${forbiddenHttp.port}/: gateway answered 403 TG_TUNNEL_DESTINATION_FORBIDDEN (request_id ${requestId})`,
+    );
+    const audited = (await setup.gateway.auditEvents()).find((event) => event.request_id === requestId);
+    expect(audited).toMatchObject({ reason: "TG_TUNNEL_DESTINATION_FORBIDDEN" });
+  });
+
+  it("logs a destination's own 404 as the destination's (the gateway allowed it), not as a refusal", async () => {
+    const result = await curl(["-i", `http://127.0.0.1:${http.port}/status/404`], { http_proxy: proxyUrl });
+    expect(result.stdout).toMatch(/^HTTP\/1\.1 404/);
+    expect(result.stdout).toMatch(/^proxy-status: tollgate;received-status=404\r$/im);
+    expect(proxy.stderr()).toContain(
+      `GET http://127.0.0.1:${http.port}/status/404: the destination answered 404`,
+    );
+    expect(proxy.stderr()).not.toContain("/status/404: gateway answered");
+  });
+
+  it("a destination that dresses its answer as the gateway's refusal is still the destination's", async () => {
+    const result = await curl(["-i", `http://127.0.0.1:${http.port}/forged/403`], { http_proxy: proxyUrl });
+    expect(result.stdout).toMatch(/^HTTP\/1\.1 403/);
+    expect(proxy.stderr()).toContain(
+      `GET http://127.0.0.1:${http.port}/forged/403: the destination answered 403`,
+    );
+    expect(proxy.stderr()).not.toContain("from-the-destination");
   });
 
   it("sends an origin-form request to the gateway's routes with the token (curl $PROXY_URL/path)", async () => {
@@ -139,6 +173,16 @@ describe("tollgate proxy with curl", () => {
     expect(result.stdout).toMatch(/^HTTP\/1\.1 403/);
     expect(result.stdout).toContain('"code":"TG_POLICY_DENIED"');
     expect(http.seen.length).toBe(before);
+    const requestId = /"request_id":"([^"]+)"/.exec(result.stdout)![1]!;
+    expect(proxy.stderr()).toContain(
+      `GET /releases/latest: gateway answered 403 TG_POLICY_DENIED (request_id ${requestId})`,
+    );
+  });
+
+  it("logs a route's upstream 404 as the upstream's, not as the gateway's", async () => {
+    const result = await curl(["-i", `${proxyUrl}/artifacts/status/404`], {});
+    expect(result.stdout).toMatch(/^HTTP\/1\.1 404/);
+    expect(proxy.stderr()).toContain("GET /artifacts/status/404: the route's upstream answered 404");
   });
 
   it("refuses route requests a browser could send: a foreign Host (DNS rebinding) or an Origin header", async () => {
@@ -175,31 +219,38 @@ describe("tollgate proxy with curl", () => {
 });
 
 describe("tollgate proxy refusals", () => {
-  it("a token for another audience is refused by the gateway (407), so curl fails", async () => {
-    const wrong = await startCli(
+  it("a token for another audience: exit 1 at start with the gateway's code and the fix, never listening", async () => {
+    const result = await runTool(
+      process.execPath,
+      ["bin/tollgate.js", "proxy", "--gateway", setup.gateway.url, "--audience", "someone-else.example"],
+      setup.clientEnv(),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `^tollgate proxy: TG_TOKEN_AUDIENCE_MISMATCH: the gateway refused this job's token for audience "someone-else\\.example" \\(request_id ${uuid}\\): "someone-else\\.example" is not an audience the gateway accepts\\.`,
+      ),
+    );
+    expect(jwtsIn(result.stderr)).toEqual([]);
+  });
+
+  it("an unreachable gateway: exit 1 at start (TG_CLIENT_GATEWAY_UNAVAILABLE)", async () => {
+    const result = await runTool(
+      process.execPath,
       [
+        "bin/tollgate.js",
         "proxy",
         "--gateway",
-        setup.gateway.url,
+        `http://127.0.0.1:${await freePort()}`,
         "--audience",
-        "someone-else.example",
-        "--listen",
-        "127.0.0.1:0",
+        "tollgate.test",
       ],
       setup.clientEnv(),
-      2,
     );
-    try {
-      const url = /^HTTPS_PROXY=(\S+)$/m.exec(wrong.stdout())![1]!;
-      const result = await curl(["--fail", "--cacert", certs.caFile, `https://127.0.0.1:${https.port}/`], {
-        HTTPS_PROXY: url,
-      });
-      expect(result.code).not.toBe(0);
-      expect(result.stderr).toMatch(/407/);
-      expect(wrong.stderr()).toContain("gateway answered 407");
-    } finally {
-      await wrong.stop();
-    }
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("TG_CLIENT_GATEWAY_UNAVAILABLE");
+    expect(result.stderr).toContain("ECONNREFUSED");
   });
 
   it("will not start without the runner's token endpoint, and says which permission is missing", async () => {
@@ -276,24 +327,24 @@ describe("tollgate proxy to an https gateway", () => {
     }
   });
 
-  it("refuses a gateway whose certificate it cannot verify (no --ca): 502, nothing sent", async () => {
+  it("refuses a gateway whose certificate it cannot verify (no --ca): exit 1 at start, nothing sent", async () => {
     const before = (await setup.gateway.auditEvents()).length;
-    const untrusted = await startCli(
-      ["proxy", "--gateway", `https://localhost:${front.port}`, "--audience", "tollgate.test"],
+    const result = await runTool(
+      process.execPath,
+      [
+        "bin/tollgate.js",
+        "proxy",
+        "--gateway",
+        `https://localhost:${front.port}`,
+        "--audience",
+        "tollgate.test",
+      ],
       setup.clientEnv(),
-      2,
     );
-    try {
-      const url = /^HTTPS_PROXY=(\S+)$/m.exec(untrusted.stdout())![1]!;
-      const result = await curl(["--fail", "--cacert", certs.caFile, `https://127.0.0.1:${https.port}/`], {
-        HTTPS_PROXY: url,
-      });
-      expect(result.code).not.toBe(0);
-      expect(result.stderr).toMatch(/502/);
-      expect(untrusted.stderr()).toContain("TLS certificate is not trusted");
-      expect((await setup.gateway.auditEvents()).length).toBe(before);
-    } finally {
-      await untrusted.stop();
-    }
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toContain("TG_CLIENT_GATEWAY_UNAVAILABLE");
+    expect(result.stderr).toContain("TLS certificate is not trusted");
+    expect((await setup.gateway.auditEvents()).length).toBe(before);
   });
 });

@@ -1,3 +1,6 @@
+// src/client/pipe.ts
+import { isIP as isIP2 } from "node:net";
+
 // src/errors/catalogue.ts
 var errorCatalogue = {
   // Authentication: 401 with WWW-Authenticate. Callers never learn *why* a token failed.
@@ -116,6 +119,12 @@ var errorCatalogue = {
     publicMessage: "The destination did not accept the connection in time.",
     exposeDetail: false
   },
+  // Connectors (outbound-only links from private networks; `via` on a tunnel or route).
+  TG_CONNECTOR_UNAVAILABLE: {
+    status: 502,
+    publicMessage: "No connector into the destination's network is connected.",
+    exposeDetail: false
+  },
   // Runner token broker: the request and its scope.
   TG_BODY_TOO_LARGE: { status: 413, publicMessage: "The request body is too large.", exposeDetail: false },
   TG_REQUEST_TIMEOUT: {
@@ -196,6 +205,125 @@ function toErrorResponse(error, requestId) {
   return { status: entry.status, headers, body: { error: { code, message, request_id: requestId } } };
 }
 
+// src/client/gateway-tunnel.ts
+import {
+  request as httpRequest
+} from "node:http";
+import { request as httpsRequest } from "node:https";
+import { rootCertificates } from "node:tls";
+var maxRefusalBodyBytes = 16 * 1024;
+function gatewayRequestOptions(gateway) {
+  return {
+    host: gateway.host,
+    port: gateway.port,
+    ...gateway.tls ? {
+      servername: gateway.servername,
+      // `ca` replaces the default roots; keep them, a private CA is an addition.
+      ...gateway.ca === void 0 ? {} : { ca: [...rootCertificates, gateway.ca] },
+      rejectUnauthorized: true
+    } : {}
+  };
+}
+function gatewayRequest(gateway, options) {
+  return gateway.tls ? httpsRequest(options) : httpRequest(options);
+}
+function openGatewayTunnel(gateway, authority, token, options = {}) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const request = gatewayRequest(gateway, {
+      ...gatewayRequestOptions(gateway),
+      method: "CONNECT",
+      path: authority,
+      agent: false,
+      headers: { host: authority, "proxy-authorization": `Bearer ${token}` }
+    });
+    const fail = (reason, cause) => {
+      if (settled) return;
+      settled = true;
+      request.destroy();
+      reject(
+        new TollgateError("TG_CLIENT_GATEWAY_UNAVAILABLE", `gateway ${gateway.origin}: ${reason}`, { cause })
+      );
+    };
+    const onAbort = () => fail("the request was cancelled");
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    if (options.signal?.aborted) onAbort();
+    request.setTimeout(options.timeoutMs ?? 6e4, () => fail("no answer in time"));
+    request.on("error", (error) => fail(describeConnectionError(error), error));
+    request.on("connect", (response, socket, head) => {
+      options.signal?.removeEventListener("abort", onAbort);
+      if (settled) {
+        socket.destroy();
+        return;
+      }
+      settled = true;
+      request.setTimeout(0);
+      socket.setTimeout(0);
+      if (response.statusCode === 200) {
+        socket.setNoDelay(true);
+        resolve({ ok: true, socket, head });
+        return;
+      }
+      void readRefusal(response, socket, head).then((refusal) => resolve({ ok: false, refusal }));
+    });
+    request.end();
+  });
+}
+async function readRefusal(response, socket, head) {
+  const status = response.statusCode ?? 502;
+  const declared = Number(response.headers["content-length"] ?? "0");
+  const wanted = Number.isFinite(declared) ? Math.min(Math.max(declared, 0), maxRefusalBodyBytes) : 0;
+  const body = await new Promise((resolve) => {
+    const chunks = [head];
+    let length = head.length;
+    const done = () => {
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.destroy();
+      resolve(Buffer.concat(chunks).subarray(0, wanted));
+    };
+    const onData = (chunk) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= wanted) done();
+    };
+    const timer = setTimeout(done, 5e3);
+    if (length >= wanted) {
+      done();
+      return;
+    }
+    socket.on("data", onData);
+    socket.once("end", done);
+    socket.once("error", done);
+  });
+  return { status, ...errorFields(body) };
+}
+function errorFields(body) {
+  const pick = (value) => typeof value === "string" && value.length <= 512 ? value : void 0;
+  try {
+    const error = JSON.parse(body.toString("utf8")).error ?? {};
+    return { code: pick(error.code), message: pick(error.message), requestId: pick(error.request_id) };
+  } catch {
+    return { code: void 0, message: void 0, requestId: void 0 };
+  }
+}
+function describeConnectionError(error) {
+  const code = error.code ?? "";
+  if ([
+    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+    "SELF_SIGNED_CERT_IN_CHAIN",
+    "DEPTH_ZERO_SELF_SIGNED_CERT",
+    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+    "CERT_UNTRUSTED"
+  ].includes(code)) {
+    return `its TLS certificate is not trusted (${code}); pass --ca FILE for a private CA`;
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return "its TLS certificate does not name this host";
+  if (code === "CERT_HAS_EXPIRED") return "its TLS certificate has expired";
+  if (code !== "") return `connection failed (${code})`;
+  return "connection failed";
+}
+
 // node_modules/jose/dist/webapi/lib/buffer_utils.js
 var encoder = new TextEncoder();
 var decoder = new TextDecoder();
@@ -273,6 +401,163 @@ function decodeJwt(jwt) {
     throw new JWTInvalid("Invalid JWT Claims Set");
   return claimsSet;
 }
+
+// src/client/gateway-whoami.ts
+var whoamiPath = "/_tollgate/whoami";
+var maxBodyBytes = 16 * 1024;
+async function checkTokenWithGateway(gateway, token, options) {
+  const answer = await getWhoami(gateway, token, options.timeoutMs ?? 15e3);
+  if (answer.status === 200) {
+    const identity = identityOf(answer.body);
+    if (identity !== void 0) return { checked: true, identity };
+    return { checked: false, reason: `${gateway.origin}${whoamiPath} answered 200 without an identity` };
+  }
+  const fields = errorFields(answer.body);
+  const requestId = fields.requestId === void 0 ? "" : ` (request_id ${fields.requestId})`;
+  if ((answer.status === 401 || answer.status === 429 || answer.status === 503) && isKnownCode(fields.code)) {
+    throw new TollgateError(
+      fields.code,
+      `the gateway refused this job's token for audience ${JSON.stringify(options.audience)}${requestId}: ${fixFor(fields.code, options.audience, token)}`
+    );
+  }
+  const said = fields.code === void 0 ? "" : ` ${fields.code}`;
+  return {
+    checked: false,
+    reason: `${gateway.origin}${whoamiPath} answered ${answer.status}${said}${requestId} (a gateway older than this client does not offer it)`
+  };
+}
+function fixFor(code, audience, token) {
+  switch (code) {
+    case "TG_TOKEN_AUDIENCE_MISMATCH":
+      return `${JSON.stringify(audience)} is not an audience the gateway accepts. Set audience to one of the audiences of the gateway's issuer (issuers[].audiences in its configuration; ask its operator: the gateway does not disclose them)`;
+    case "TG_TOKEN_ISSUER_UNKNOWN":
+      return `the gateway does not trust this job's token issuer ${JSON.stringify(issuerOf(token))}; its operator must list it under issuers (preset: github for github.com)`;
+    case "TG_TOKEN_EXPIRED":
+    case "TG_TOKEN_NOT_YET_VALID":
+    case "TG_TOKEN_TOO_OLD":
+      return "the token's validity times do not fit the gateway's clock; check the clocks of the runner and the gateway";
+    case "TG_TOKEN_SIGNATURE_INVALID":
+    case "TG_TOKEN_KEY_UNKNOWN":
+    case "TG_TOKEN_ALGORITHM_FORBIDDEN":
+      return "the gateway could not verify the token's signature with its issuer's keys; its operator should check the issuer's URL and algorithms";
+    case "TG_ISSUER_UNAVAILABLE":
+      return "the gateway cannot load its issuer's keys right now; retry, and tell its operator";
+    case "TG_RATE_LIMITED":
+      return "too many failed tokens came from this address; retry after a minute";
+    default:
+      return errorCatalogue[code].publicMessage;
+  }
+}
+function isKnownCode(code) {
+  return code !== void 0 && Object.hasOwn(errorCatalogue, code);
+}
+function issuerOf(token) {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === "string" ? iss : "(none)";
+  } catch {
+    return "(not a JWT)";
+  }
+}
+function identityOf(body) {
+  try {
+    const parsed = JSON.parse(body.toString("utf8"));
+    if (typeof parsed.issuer !== "string" || typeof parsed.expires_at !== "string") return void 0;
+    return {
+      issuer: parsed.issuer,
+      subject: typeof parsed.subject === "string" ? parsed.subject : "",
+      repository: typeof parsed.repository === "string" ? parsed.repository : void 0,
+      expiresAt: parsed.expires_at
+    };
+  } catch {
+    return void 0;
+  }
+}
+function getWhoami(gateway, token, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const request = gatewayRequest(gateway, {
+      ...gatewayRequestOptions(gateway),
+      method: "GET",
+      path: whoamiPath,
+      agent: false,
+      headers: {
+        host: gateway.authority,
+        "gateway-authorization": `Bearer ${token}`,
+        accept: "application/json"
+      }
+    });
+    const fail = (reason, cause) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      request.destroy();
+      reject(
+        new TollgateError("TG_CLIENT_GATEWAY_UNAVAILABLE", `gateway ${gateway.origin}: ${reason}`, { cause })
+      );
+    };
+    const timer = setTimeout(() => fail("no answer in time"), timeoutMs);
+    request.on("error", (error) => fail(describeConnectionError(error), error));
+    request.on("response", (response) => {
+      const chunks = [];
+      let length = 0;
+      response.on("data", (chunk) => {
+        length += chunk.length;
+        if (length <= maxBodyBytes) chunks.push(chunk);
+      });
+      response.on("error", (error) => fail(describeConnectionError(error), error));
+      response.on("end", () => {
+        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
+        resolve({ status: response.statusCode ?? 502, body: Buffer.concat(chunks) });
+      });
+    });
+    request.end();
+  });
+}
+
+// src/client/listen-address.ts
+import { isIPv4, isIPv6 } from "node:net";
+function parseListenAddress(text) {
+  const invalid2 = () => new TollgateError(
+    "TG_CONFIG_INVALID",
+    `listen address ${JSON.stringify(text)}: expected HOST:PORT, e.g. 127.0.0.1:0`
+  );
+  const bare = /^\d{1,5}$/.test(text);
+  const match = bare ? null : /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/@]+):(\d{1,5})$/.exec(text);
+  if (!bare && match === null) throw invalid2();
+  const rawHost = bare ? "127.0.0.1" : match[1];
+  const port = Number(bare ? text : match[2]);
+  if (port > 65535) throw invalid2();
+  const host = rawHost.startsWith("[") ? rawHost.slice(1, -1) : rawHost;
+  if (rawHost.startsWith("[") && !isIPv6(host)) throw invalid2();
+  return { host, port };
+}
+function isLoopbackHost(host) {
+  const lower = host.toLowerCase();
+  if (lower === "localhost") return true;
+  if (isIPv4(lower)) return lower.startsWith("127.");
+  if (isIPv6(lower)) {
+    if (lower === "::1" || lower === "0:0:0:0:0:0:0:1") return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+    return mapped !== null && mapped[1].startsWith("127.");
+  }
+  return false;
+}
+function assertListenAllowed(address, allowRemote, what) {
+  if (isLoopbackHost(address.host) || allowRemote) return;
+  throw new TollgateError(
+    "TG_CONFIG_INVALID",
+    `${what} would listen on ${address.host}, which is not a loopback address; anyone who can reach it would use this job's identity. Listen on 127.0.0.1, or pass --allow-remote if that is really intended.`
+  );
+}
+function formatHostPort(host, port) {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+// src/client/prepare-client.ts
+import { readFile } from "node:fs/promises";
 
 // src/lib/clock.ts
 var systemClock = () => Date.now();
@@ -474,166 +759,49 @@ function parseGatewayUrl(text, options = {}) {
   });
 }
 
-// src/client/listen-address.ts
-import { isIPv4, isIPv6 } from "node:net";
-function parseListenAddress(text) {
-  const invalid2 = () => new TollgateError(
-    "TG_CONFIG_INVALID",
-    `listen address ${JSON.stringify(text)}: expected HOST:PORT, e.g. 127.0.0.1:0`
-  );
-  const bare = /^\d{1,5}$/.test(text);
-  const match = bare ? null : /^(\[[0-9A-Fa-f:.]+\]|[^\s:[\]/@]+):(\d{1,5})$/.exec(text);
-  if (!bare && match === null) throw invalid2();
-  const rawHost = bare ? "127.0.0.1" : match[1];
-  const port = Number(bare ? text : match[2]);
-  if (port > 65535) throw invalid2();
-  const host = rawHost.startsWith("[") ? rawHost.slice(1, -1) : rawHost;
-  if (rawHost.startsWith("[") && !isIPv6(host)) throw invalid2();
-  return { host, port };
-}
-function isLoopbackHost(host) {
-  const lower = host.toLowerCase();
-  if (lower === "localhost") return true;
-  if (isIPv4(lower)) return lower.startsWith("127.");
-  if (isIPv6(lower)) {
-    if (lower === "::1" || lower === "0:0:0:0:0:0:0:1") return true;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
-    return mapped !== null && mapped[1].startsWith("127.");
+// src/client/prepare-client.ts
+async function prepareClient(settings) {
+  if (settings.audience.trim().length === 0) {
+    throw new TollgateError(
+      "TG_CONFIG_INVALID",
+      "an audience is required: the gateway's configured audience"
+    );
   }
-  return false;
-}
-function assertListenAllowed(address, allowRemote, what) {
-  if (isLoopbackHost(address.host) || allowRemote) return;
-  throw new TollgateError(
-    "TG_CONFIG_INVALID",
-    `${what} would listen on ${address.host}, which is not a loopback address; anyone who can reach it would use this job's identity. Listen on 127.0.0.1, or pass --allow-remote if that is really intended.`
-  );
-}
-function formatHostPort(host, port) {
-  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
-}
-
-// src/client/local-proxy.ts
-import { createServer, Agent as HttpAgent } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
-
-// src/client/gateway-tunnel.ts
-import {
-  request as httpRequest
-} from "node:http";
-import { request as httpsRequest } from "node:https";
-import { rootCertificates } from "node:tls";
-var maxRefusalBodyBytes = 16 * 1024;
-function gatewayRequestOptions(gateway) {
-  return {
-    host: gateway.host,
-    port: gateway.port,
-    ...gateway.tls ? {
-      servername: gateway.servername,
-      // `ca` replaces the default roots; keep them, a private CA is an addition.
-      ...gateway.ca === void 0 ? {} : { ca: [...rootCertificates, gateway.ca] },
-      rejectUnauthorized: true
-    } : {}
-  };
-}
-function gatewayRequest(gateway, options) {
-  return gateway.tls ? httpsRequest(options) : httpRequest(options);
-}
-function openGatewayTunnel(gateway, authority, token, options = {}) {
-  return new Promise((resolve, reject) => {
-    let settled = false;
-    const request = gatewayRequest(gateway, {
-      ...gatewayRequestOptions(gateway),
-      method: "CONNECT",
-      path: authority,
-      agent: false,
-      headers: { host: authority, "proxy-authorization": `Bearer ${token}` }
-    });
-    const fail = (reason, cause) => {
-      if (settled) return;
-      settled = true;
-      request.destroy();
-      reject(
-        new TollgateError("TG_CLIENT_GATEWAY_UNAVAILABLE", `gateway ${gateway.origin}: ${reason}`, { cause })
-      );
-    };
-    const onAbort = () => fail("the request was cancelled");
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-    if (options.signal?.aborted) onAbort();
-    request.setTimeout(options.timeoutMs ?? 6e4, () => fail("no answer in time"));
-    request.on("error", (error) => fail(describeConnectionError(error), error));
-    request.on("connect", (response, socket, head) => {
-      options.signal?.removeEventListener("abort", onAbort);
-      if (settled) {
-        socket.destroy();
-        return;
-      }
-      settled = true;
-      request.setTimeout(0);
-      socket.setTimeout(0);
-      if (response.statusCode === 200) {
-        socket.setNoDelay(true);
-        resolve({ ok: true, socket, head });
-        return;
-      }
-      void readRefusal(response, socket, head).then((refusal) => resolve({ ok: false, refusal }));
-    });
-    request.end();
+  const ca = settings.caPem ?? (settings.caFile === void 0 ? void 0 : await readCaFile(settings.caFile));
+  if (ca !== void 0 && !ca.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new TollgateError(
+      "TG_CONFIG_INVALID",
+      "the CA is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
+    );
+  }
+  const gateway = parseGatewayUrl(settings.gatewayUrl, ca === void 0 ? {} : { ca });
+  const tokens = createActionsTokenSource({
+    endpoint: actionsTokenEndpointFromEnv(settings.env),
+    audience: settings.audience,
+    ...settings.fetch ? { fetch: settings.fetch } : {},
+    ...settings.clock ? { clock: settings.clock } : {}
   });
+  const token = await tokens.token();
+  const check = settings.checkToken === false ? void 0 : await checkTokenWithGateway(gateway, token, { audience: settings.audience });
+  return { gateway, tokens, check };
 }
-async function readRefusal(response, socket, head) {
-  const status = response.statusCode ?? 502;
-  const declared = Number(response.headers["content-length"] ?? "0");
-  const wanted = Number.isFinite(declared) ? Math.min(Math.max(declared, 0), maxRefusalBodyBytes) : 0;
-  const body = await new Promise((resolve) => {
-    const chunks = [head];
-    let length = head.length;
-    const done = () => {
-      clearTimeout(timer);
-      socket.off("data", onData);
-      socket.destroy();
-      resolve(Buffer.concat(chunks).subarray(0, wanted));
-    };
-    const onData = (chunk) => {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= wanted) done();
-    };
-    const timer = setTimeout(done, 5e3);
-    if (length >= wanted) {
-      done();
-      return;
-    }
-    socket.on("data", onData);
-    socket.once("end", done);
-    socket.once("error", done);
-  });
-  return { status, ...errorFields(body) };
-}
-function errorFields(body) {
-  const pick = (value) => typeof value === "string" && value.length <= 512 ? value : void 0;
+async function readCaFile(file) {
   try {
-    const error = JSON.parse(body.toString("utf8")).error ?? {};
-    return { code: pick(error.code), message: pick(error.message), requestId: pick(error.request_id) };
-  } catch {
-    return { code: void 0, message: void 0, requestId: void 0 };
+    return await readFile(file, "utf8");
+  } catch (cause) {
+    const code = cause.code ?? "unreadable";
+    throw new TollgateError("TG_CONFIG_INVALID", `--ca ${file}: cannot read it (${code})`, { cause });
   }
 }
-function describeConnectionError(error) {
-  const code = error.code ?? "";
-  if ([
-    "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-    "SELF_SIGNED_CERT_IN_CHAIN",
-    "DEPTH_ZERO_SELF_SIGNED_CERT",
-    "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-    "CERT_UNTRUSTED"
-  ].includes(code)) {
-    return `its TLS certificate is not trusted (${code}); pass --ca FILE for a private CA`;
-  }
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return "its TLS certificate does not name this host";
-  if (code === "CERT_HAS_EXPIRED") return "its TLS certificate has expired";
-  if (code !== "") return `connection failed (${code})`;
-  return "connection failed";
+function describeTokenCheck(check) {
+  if (!check.checked) return `the token was not checked in advance: ${check.reason}`;
+  const { identity } = check;
+  const repository = identity.repository === void 0 ? "" : ` of ${identity.repository}`;
+  return `the gateway accepts this job's token${repository} (issuer ${identity.issuer}, subject ${identity.subject})`;
+}
+function describeClientError(error) {
+  if (error instanceof TollgateError) return `${error.code}: ${error.message}`;
+  return `internal error: ${error instanceof Error ? error.message : String(error)}`;
 }
 
 // src/client/relay-errors.ts
@@ -667,6 +835,538 @@ function describeRefusal(refusal) {
   const code = refusal.code === void 0 ? "" : ` ${refusal.code}`;
   const id = refusal.requestId === void 0 ? "" : ` (request_id ${refusal.requestId})`;
   return `gateway answered ${refusal.status}${code}${id}`;
+}
+
+// src/client/pipe.ts
+function parsePipeDestination(text) {
+  const invalid2 = (reason) => new TollgateError("TG_CONFIG_INVALID", `pipe ${JSON.stringify(text)}: ${reason} (expected HOST:PORT)`);
+  const bracketed = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text);
+  const colon = text.lastIndexOf(":");
+  const [host, portText] = bracketed !== null ? [bracketed[1], bracketed[2]] : [text.slice(0, colon), text.slice(colon + 1)];
+  if (colon === -1 || host.length === 0) throw invalid2("no port");
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+    throw invalid2(`port ${portText} is not a port number (1-65535)`);
+  }
+  const hostName = /^[A-Za-z0-9._-]+$/.test(host) && !host.includes(":");
+  if (!hostName && isIP2(host) !== 6) throw invalid2(`${host} is not a host name or IP address`);
+  return formatHostPort(host, Number(portText));
+}
+async function runPipe(options) {
+  const { destination, input, output, log } = options;
+  let token;
+  try {
+    token = await options.tokens.token();
+    const outcome = await openGatewayTunnel(options.gateway, destination, token, {
+      timeoutMs: options.gatewayTimeoutMs ?? 6e4
+    });
+    if (!outcome.ok) {
+      log(`${destination}: ${describeRefusal(outcome.refusal)}`);
+      if (outcome.refusal.status === 407) {
+        const check = await checkTokenWithGateway(options.gateway, token, {
+          audience: options.audience
+        }).catch((error) => error);
+        if (check instanceof TollgateError) log(`${check.code}: ${check.message}`);
+      }
+      return 1;
+    }
+    if (options.verbose) log(`${destination}: tunnel open`);
+    return await carry(outcome.socket, outcome.head, input, output, log, destination);
+  } catch (error) {
+    log(
+      `${destination}: ${error instanceof TollgateError ? `${error.code}: ${error.message}` : "internal error"}`
+    );
+    return 1;
+  }
+}
+function carry(socket, head, input, output, log, destination) {
+  return new Promise((resolve) => {
+    let lost = false;
+    socket.on("error", () => {
+      lost = true;
+    });
+    output.on("error", () => socket.destroy());
+    if (head.length > 0) output.write(head);
+    input.pipe(socket);
+    socket.pipe(output, { end: false });
+    socket.once("close", () => {
+      input.unpipe(socket);
+      input.destroy();
+      if (lost) log(`${destination}: the tunnel was cut`);
+      output.end(() => resolve(lost ? 1 : 0));
+    });
+  });
+}
+async function runPipeCommand(options) {
+  try {
+    const destination = parsePipeDestination(options.target);
+    const { gateway, tokens } = await prepareClient({ ...options.settings, checkToken: false });
+    return await runPipe({
+      gateway,
+      tokens,
+      audience: options.settings.audience,
+      destination,
+      input: options.input,
+      output: options.output,
+      log: options.log,
+      verbose: options.verbose === true
+    });
+  } catch (error) {
+    options.log(describeClientError(error));
+    return error instanceof TollgateError && error.code === "TG_CONFIG_INVALID" ? 2 : 1;
+  }
+}
+
+// src/client/local-proxy.ts
+import { createServer, Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+
+// node_modules/structured-headers/dist/util.js
+var asciiRe = /^[\x20-\x7E]*$/;
+var tokenRe = /^[a-zA-Z*][:/!#$%&'*+\-.^_`|~A-Za-z0-9]*$/;
+function isAscii(str) {
+  return asciiRe.test(str);
+}
+function isValidTokenStr(str) {
+  return tokenRe.test(str);
+}
+function base64ToArrayBuffer(b64) {
+  const binaryString = atob(b64);
+  const len = binaryString.length;
+  const bytes = new Uint8Array(len);
+  for (let i = 0; i < len; i++) {
+    bytes[i] = binaryString.charCodeAt(i);
+  }
+  return bytes.buffer;
+}
+
+// node_modules/structured-headers/dist/token.js
+var Token = class {
+  constructor(value) {
+    if (!isValidTokenStr(value)) {
+      throw new TypeError("Invalid character in Token string. Tokens must start with *, A-Z and the rest of the string may only contain a-z, A-Z, 0-9, :/!#$%&'*+-.^_`|~");
+    }
+    this.value = value;
+  }
+  toString() {
+    return this.value;
+  }
+};
+
+// node_modules/structured-headers/dist/displaystring.js
+var DisplayString = class {
+  constructor(value) {
+    this.value = value;
+  }
+  toString() {
+    return this.value;
+  }
+};
+
+// node_modules/structured-headers/dist/parser.js
+function parseList(input) {
+  const parser = new Parser(input);
+  return parser.parseList();
+}
+var ParseError = class extends Error {
+  constructor(position, message) {
+    super(`Parse error: ${message} at offset ${position}`);
+  }
+};
+var Parser = class {
+  constructor(input) {
+    this.input = input;
+    this.pos = 0;
+  }
+  parseDictionary() {
+    this.skipWS();
+    const dictionary = /* @__PURE__ */ new Map();
+    while (!this.eof()) {
+      const thisKey = this.parseKey();
+      let member;
+      if (this.lookChar() === "=") {
+        this.pos++;
+        member = this.parseItemOrInnerList();
+      } else {
+        member = [true, this.parseParameters()];
+      }
+      dictionary.set(thisKey, member);
+      this.skipOWS();
+      if (this.eof()) {
+        return dictionary;
+      }
+      this.expectChar(",");
+      this.pos++;
+      this.skipOWS();
+      if (this.eof()) {
+        throw new ParseError(this.pos, "Dictionary contained a trailing comma");
+      }
+    }
+    return dictionary;
+  }
+  parseList() {
+    this.skipWS();
+    const members = [];
+    while (!this.eof()) {
+      members.push(this.parseItemOrInnerList());
+      this.skipOWS();
+      if (this.eof()) {
+        return members;
+      }
+      this.expectChar(",");
+      this.pos++;
+      this.skipOWS();
+      if (this.eof()) {
+        throw new ParseError(this.pos, "A list may not end with a trailing comma");
+      }
+    }
+    return members;
+  }
+  parseItem(standaloneItem = true) {
+    if (standaloneItem)
+      this.skipWS();
+    const result = [
+      this.parseBareItem(),
+      this.parseParameters()
+    ];
+    if (standaloneItem)
+      this.checkTrail();
+    return result;
+  }
+  parseItemOrInnerList() {
+    if (this.lookChar() === "(") {
+      return this.parseInnerList();
+    } else {
+      return this.parseItem(false);
+    }
+  }
+  parseInnerList() {
+    this.expectChar("(");
+    this.pos++;
+    const innerList = [];
+    while (!this.eof()) {
+      this.skipWS();
+      if (this.lookChar() === ")") {
+        this.pos++;
+        return [
+          innerList,
+          this.parseParameters()
+        ];
+      }
+      innerList.push(this.parseItem(false));
+      const nextChar = this.lookChar();
+      if (nextChar !== " " && nextChar !== ")") {
+        throw new ParseError(this.pos, "Expected a whitespace or ) after every item in an inner list");
+      }
+    }
+    throw new ParseError(this.pos, "Could not find end of inner list");
+  }
+  parseBareItem() {
+    const char = this.lookChar();
+    if (char === void 0) {
+      throw new ParseError(this.pos, "Unexpected end of string");
+    }
+    if (char.match(/^[-0-9]/)) {
+      return this.parseIntegerOrDecimal();
+    }
+    if (char === '"') {
+      return this.parseString();
+    }
+    if (char.match(/^[A-Za-z*]/)) {
+      return this.parseToken();
+    }
+    if (char === ":") {
+      return this.parseByteSequence();
+    }
+    if (char === "?") {
+      return this.parseBoolean();
+    }
+    if (char === "@") {
+      return this.parseDate();
+    }
+    if (char === "%") {
+      return this.parseDisplayString();
+    }
+    throw new ParseError(this.pos, "Unexpected input");
+  }
+  parseParameters() {
+    const parameters = /* @__PURE__ */ new Map();
+    while (!this.eof()) {
+      const char = this.lookChar();
+      if (char !== ";") {
+        break;
+      }
+      this.pos++;
+      this.skipWS();
+      const key = this.parseKey();
+      let value = true;
+      if (this.lookChar() === "=") {
+        this.pos++;
+        value = this.parseBareItem();
+      }
+      parameters.set(key, value);
+    }
+    return parameters;
+  }
+  parseIntegerOrDecimal() {
+    let type = "integer";
+    let sign = 1;
+    let inputNumber = "";
+    if (this.lookChar() === "-") {
+      sign = -1;
+      this.pos++;
+    }
+    if (!isDigit(this.lookChar())) {
+      throw new ParseError(this.pos, "Expected a digit (0-9)");
+    }
+    while (!this.eof()) {
+      const char = this.getChar();
+      if (isDigit(char)) {
+        inputNumber += char;
+      } else if (type === "integer" && char === ".") {
+        if (inputNumber.length > 12) {
+          throw new ParseError(this.pos, "Exceeded maximum decimal length");
+        }
+        inputNumber += ".";
+        type = "decimal";
+      } else {
+        this.pos--;
+        break;
+      }
+      if (type === "integer" && inputNumber.length > 15) {
+        throw new ParseError(this.pos, "Exceeded maximum integer length");
+      }
+      if (type === "decimal" && inputNumber.length > 16) {
+        throw new ParseError(this.pos, "Exceeded maximum decimal length");
+      }
+    }
+    if (type === "integer") {
+      return parseInt(inputNumber, 10) * sign;
+    } else {
+      if (inputNumber.endsWith(".")) {
+        throw new ParseError(this.pos, "Decimal cannot end on a period");
+      }
+      if (inputNumber.split(".")[1].length > 3) {
+        throw new ParseError(this.pos, "Number of digits after the decimal point cannot exceed 3");
+      }
+      return parseFloat(inputNumber) * sign;
+    }
+  }
+  parseString() {
+    let outputString = "";
+    this.expectChar('"');
+    this.pos++;
+    while (!this.eof()) {
+      const char = this.getChar();
+      if (char === "\\") {
+        if (this.eof()) {
+          throw new ParseError(this.pos, "Unexpected end of input");
+        }
+        const nextChar = this.getChar();
+        if (nextChar !== "\\" && nextChar !== '"') {
+          throw new ParseError(this.pos, "A backslash must be followed by another backslash or double quote");
+        }
+        outputString += nextChar;
+      } else if (char === '"') {
+        return outputString;
+      } else if (!isAscii(char)) {
+        throw new ParseError(this.pos, "Strings must be in the ASCII range");
+      } else {
+        outputString += char;
+      }
+    }
+    throw new ParseError(this.pos, "Unexpected end of input");
+  }
+  parseDisplayString() {
+    const chars = this.getChars(2);
+    if (chars !== '%"') {
+      throw new ParseError(this.pos, "Unexpected character. Display strings should start with %=");
+    }
+    const result = [];
+    while (!this.eof()) {
+      const char = this.getChar();
+      if (char.charCodeAt(0) <= 31 || char.charCodeAt(0) >= 127 && char.charCodeAt(0) <= 255) {
+        throw new ParseError(this.pos, "Invalid char found in DisplayString. Did you forget to escape?");
+      }
+      if (char === "%") {
+        const hexChars = this.getChars(2);
+        if (/^[0-9a-f]{2}$/.test(hexChars)) {
+          result.push(parseInt(hexChars, 16));
+        } else {
+          throw new ParseError(this.pos, `Unexpected sequence after % in DispalyString: "${hexChars}". Note that hexidecimals must be lowercase`);
+        }
+        continue;
+      }
+      if (char === '"') {
+        const textDecoder = new TextDecoder("utf-8", {
+          fatal: true
+        });
+        try {
+          return new DisplayString(textDecoder.decode(new Uint8Array(result)));
+        } catch {
+          throw new ParseError(this.pos, "Fatal error decoding UTF-8 sequence in Display String");
+        }
+      }
+      result.push(char.charCodeAt(0));
+    }
+    throw new ParseError(this.pos, "Unexpected end of input");
+  }
+  parseToken() {
+    let outputString = "";
+    while (!this.eof()) {
+      const char = this.lookChar();
+      if (char === void 0 || !/^[:/!#$%&'*+\-.^_`|~A-Za-z0-9]$/.test(char)) {
+        return new Token(outputString);
+      }
+      outputString += this.getChar();
+    }
+    return new Token(outputString);
+  }
+  parseByteSequence() {
+    this.expectChar(":");
+    this.pos++;
+    const endPos = this.input.indexOf(":", this.pos);
+    if (endPos === -1) {
+      throw new ParseError(this.pos, 'Could not find a closing ":" character to mark end of Byte Sequence');
+    }
+    const b64Content = this.input.substring(this.pos, endPos);
+    this.pos += b64Content.length + 1;
+    if (!/^[A-Za-z0-9+/=]*$/.test(b64Content)) {
+      throw new ParseError(this.pos, "ByteSequence does not contain a valid base64 string");
+    }
+    try {
+      return base64ToArrayBuffer(b64Content);
+    } catch {
+      throw new ParseError(this.pos, "ByteSequence does not contain a valid base64 string");
+    }
+  }
+  parseBoolean() {
+    this.expectChar("?");
+    this.pos++;
+    const char = this.getChar();
+    if (char === "1") {
+      return true;
+    }
+    if (char === "0") {
+      return false;
+    }
+    throw new ParseError(this.pos, 'Unexpected character. Expected a "1" or a "0"');
+  }
+  parseDate() {
+    this.expectChar("@");
+    this.pos++;
+    let sign = 1;
+    let inputNumber = "";
+    if (this.lookChar() === "-") {
+      sign = -1;
+      this.pos++;
+    }
+    if (!isDigit(this.lookChar())) {
+      throw new ParseError(this.pos, "Expected a digit (0-9)");
+    }
+    while (!this.eof()) {
+      const char = this.getChar();
+      if (isDigit(char)) {
+        inputNumber += char;
+      } else {
+        throw new ParseError(this.pos, "Expected a digit (0-9), whitespace or EOL");
+      }
+    }
+    if (inputNumber.length > 15) {
+      throw new ParseError(this.pos, "Exceeded max length for a date value");
+    }
+    return new Date(parseInt(inputNumber, 10) * sign * 1e3);
+  }
+  parseKey() {
+    if (!this.lookChar()?.match(/^[a-z*]/)) {
+      throw new ParseError(this.pos, "A key must begin with an asterisk or letter (a-z)");
+    }
+    let outputString = "";
+    while (!this.eof()) {
+      const char = this.lookChar();
+      if (char === void 0 || !/^[a-z0-9_\-.*]$/.test(char)) {
+        return outputString;
+      }
+      outputString += this.getChar();
+    }
+    return outputString;
+  }
+  /**
+   * Looks at the next character without advancing the cursor.
+   *
+   * Returns undefined if we were at the end of the string.
+   */
+  lookChar() {
+    return this.input[this.pos];
+  }
+  /**
+   * Checks if the next character is 'char', and fail otherwise.
+   */
+  expectChar(char) {
+    if (this.lookChar() !== char) {
+      throw new ParseError(this.pos, `Expected ${char}`);
+    }
+  }
+  getChar() {
+    return this.input[this.pos++];
+  }
+  getChars(count) {
+    const result = this.input.substr(this.pos, count);
+    this.pos += count;
+    return result;
+  }
+  eof() {
+    return this.pos >= this.input.length;
+  }
+  // Advances the pointer to skip all whitespace.
+  skipOWS() {
+    while (true) {
+      const c = this.input.substr(this.pos, 1);
+      if (c === " " || c === "	") {
+        this.pos++;
+      } else {
+        break;
+      }
+    }
+  }
+  // Advances the pointer to skip all spaces
+  skipWS() {
+    while (this.lookChar() === " ") {
+      this.pos++;
+    }
+  }
+  // At the end of parsing, we need to make sure there are no bytes after the
+  // header except whitespace.
+  checkTrail() {
+    this.skipWS();
+    if (!this.eof()) {
+      throw new ParseError(this.pos, "Unexpected characters at end of input");
+    }
+  }
+};
+var isDigitRegex = /^[0-9]$/;
+function isDigit(char) {
+  if (char === void 0)
+    return false;
+  return isDigitRegex.test(char);
+}
+
+// src/lib/proxy-status.ts
+var proxyStatusName = "tollgate";
+function gatewayAnswer(field) {
+  if (field === void 0) return false;
+  let members;
+  try {
+    members = parseList(typeof field === "string" ? field : field.join(", "));
+  } catch {
+    return false;
+  }
+  const last = members.at(-1);
+  if (last === void 0 || Array.isArray(last[0])) return false;
+  const [name, parameters] = last;
+  const named = name instanceof Token ? name.toString() : name;
+  if (named !== proxyStatusName || !parameters.has("error")) return false;
+  const details = parameters.get("details");
+  return { code: typeof details === "string" && /^TG_[A-Z0-9_]{1,60}$/.test(details) ? details : void 0 };
 }
 
 // src/client/tunnel-dialer.ts
@@ -861,7 +1561,7 @@ async function startLocalProxy(options) {
     upstream.on("response", (response) => {
       upstream.setTimeout(0);
       const status = response.statusCode ?? 502;
-      if (status >= 400) log(`${req.method} ${safeUrl(target)}: gateway answered ${status}`);
+      if (status >= 400) log(`${req.method} ${safeUrl(target)}: ${describeAnswer(response, absoluteForm)}`);
       else if (options.verbose) log(`${req.method} ${safeUrl(target)}: ${status}`);
       res.writeHead(status, responseHeaders(response));
       response.pipe(res);
@@ -931,6 +1631,18 @@ function responseHeaders(response) {
     headers[name] = values;
   }
   return headers;
+}
+function describeAnswer(response, absoluteForm) {
+  const status = response.statusCode ?? 502;
+  const own = gatewayAnswer(response.headers["proxy-status"]);
+  if (own === false) return `${absoluteForm ? "the destination" : "the route's upstream"} answered ${status}`;
+  const requestId = response.headers["x-request-id"];
+  return describeRefusal({
+    status,
+    code: own.code,
+    message: void 0,
+    requestId: typeof requestId === "string" && requestId.length <= 128 ? requestId : void 0
+  });
 }
 function safeUrl(target) {
   if (target.startsWith("/")) return target.split("?")[0];
@@ -1016,7 +1728,7 @@ async function startPortForwards(options) {
   };
   const servers = [];
   const listeners = [];
-  async function carry(client, destination, label) {
+  async function carry2(client, destination, label) {
     track(client);
     client.on("error", () => client.destroy());
     try {
@@ -1058,7 +1770,7 @@ async function startPortForwards(options) {
       const address = { host: bound.address, port: bound.port };
       const label = `${formatHostPort(address.host, address.port)} -> ${forward.destination}`;
       server.on("connection", (client) => {
-        carry(client, forward.destination, label).catch(() => client.destroy());
+        carry2(client, forward.destination, label).catch(() => client.destroy());
       });
       listeners.push({ address, destination: forward.destination });
     }
@@ -1080,45 +1792,6 @@ async function startPortForwards(options) {
       await stopped;
     }
   };
-}
-
-// src/client/prepare-client.ts
-import { readFile } from "node:fs/promises";
-async function prepareClient(settings) {
-  if (settings.audience.trim().length === 0) {
-    throw new TollgateError(
-      "TG_CONFIG_INVALID",
-      "an audience is required: the gateway's configured audience"
-    );
-  }
-  const ca = settings.caPem ?? (settings.caFile === void 0 ? void 0 : await readCaFile(settings.caFile));
-  if (ca !== void 0 && !ca.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new TollgateError(
-      "TG_CONFIG_INVALID",
-      "the CA is not a PEM certificate (-----BEGIN CERTIFICATE-----)"
-    );
-  }
-  const gateway = parseGatewayUrl(settings.gatewayUrl, ca === void 0 ? {} : { ca });
-  const tokens = createActionsTokenSource({
-    endpoint: actionsTokenEndpointFromEnv(settings.env),
-    audience: settings.audience,
-    ...settings.fetch ? { fetch: settings.fetch } : {},
-    ...settings.clock ? { clock: settings.clock } : {}
-  });
-  await tokens.token();
-  return { gateway, tokens };
-}
-async function readCaFile(file) {
-  try {
-    return await readFile(file, "utf8");
-  } catch (cause) {
-    const code = cause.code ?? "unreadable";
-    throw new TollgateError("TG_CONFIG_INVALID", `--ca ${file}: cannot read it (${code})`, { cause });
-  }
-}
-function describeClientError(error) {
-  if (error instanceof TollgateError) return `${error.code}: ${error.message}`;
-  return `internal error: ${error instanceof Error ? error.message : String(error)}`;
 }
 
 // src/client/workflow-commands.ts
@@ -1156,10 +1829,12 @@ export {
   parseListenAddress,
   formatHostPort,
   startLocalProxy,
+  prepareClient,
+  describeTokenCheck,
+  describeClientError,
+  runPipeCommand,
   parseForwardSpec,
   startPortForwards,
-  prepareClient,
-  describeClientError,
   annotationCommand,
   appendEnvironmentFile
 };

@@ -1,0 +1,1 @@
+export { type WhoamiAnswer, whoamiFeature, whoamiPath } from "./whoami-feature.js";
