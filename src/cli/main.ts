@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { type CliIo, type CommandContext, processIo } from "./command-context.js";
 import { registerCheck } from "./commands/check.js";
+import { registerConnector } from "./commands/connector.js";
 import { registerDev } from "./commands/dev.js";
 import { registerExplain } from "./commands/explain.js";
 import { registerForward } from "./commands/forward.js";
@@ -46,6 +47,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   registerToken(program, context);
   registerProxy(program, context);
   registerForward(program, context);
+  registerConnector(program, context);
   registerPipe(program, context);
   registerWhoami(program, context);
 

@@ -106,6 +106,10 @@ function createConnectorFeature(
   ): Promise<void> {
     const session = connectHttp2("http://connector.tollgate.invalid", { createConnection: () => socket });
     session.on("error", () => undefined);
+    // The server's sockets allow half-open connections: a connector that went away would only half-close
+    // this one, and the session would wait forever. Its end is the link's end.
+    socket.once("end", () => session.destroy());
+    watchLiveness(session);
     const challenge = newChallenge();
     // Over TLS the signature covers keying material of this very session: a relayed answer fails.
     const binding = socket instanceof TLSSocket ? channelBindingOf(socket) : undefined;
@@ -165,6 +169,30 @@ function createConnectorFeature(
       );
     });
   }
+}
+
+/** How often the edge pings each connector, and how long it waits for the answer before dropping it. */
+const pingEveryMs = 15_000;
+const pingTimeoutMs = 10_000;
+
+/**
+ * HTTP/2 PINGs on an idle link: a connector that vanished without closing (power cut, a NAT that forgot
+ * the connection) is dropped within `pingEveryMs + pingTimeoutMs`, so new streams go to the others.
+ */
+function watchLiveness(session: ReturnType<typeof connectHttp2>): void {
+  const timer = setInterval(() => {
+    const deadline = setTimeout(() => session.destroy(), pingTimeoutMs);
+    const sent = session.ping((error) => {
+      clearTimeout(deadline);
+      if (error !== null) session.destroy();
+    });
+    if (!sent) {
+      clearTimeout(deadline);
+      session.destroy();
+    }
+  }, pingEveryMs);
+  timer.unref();
+  session.once("close", () => clearInterval(timer));
 }
 
 /** Sends the challenge as the session's first stream; resolves with the signature the connector returns. */

@@ -37,6 +37,8 @@ export async function startGatewayHarness(
     features?: FeatureFactory[];
     env?: NodeJS.ProcessEnv;
     tlsHandshakeTimeoutMs?: number;
+    /** The address to listen on; default 127.0.0.1. */
+    host?: string;
   } = {},
 ): Promise<GatewayHarness> {
   const dir = await mkdtemp(join(tmpdir(), "tollgate-test-"));
@@ -51,7 +53,7 @@ export async function startGatewayHarness(
   const logStream = new PassThrough();
   logStream.on("data", (chunk: Buffer) => logChunks.push(chunk));
   const running = await startGateway(compiled.config, {
-    listen: { host: "127.0.0.1", port: 0 },
+    listen: { host: options.host ?? "127.0.0.1", port: 0 },
     auditSink: auditFile,
     logDestination: logStream,
     logLevel: "debug",
@@ -65,7 +67,7 @@ export async function startGatewayHarness(
     issuer,
     config: compiled.config,
     running,
-    url: `http://127.0.0.1:${running.address.port}`,
+    url: `http://${options.host ?? "127.0.0.1"}:${running.address.port}`,
     auditFile,
     async allOutput() {
       await running.auditLog.flush();

@@ -58,9 +58,10 @@ export function rawConnect(
   gatewayPort: number,
   target: string,
   headers: Record<string, string> = {},
+  gatewayHost = "127.0.0.1",
 ): Promise<ConnectAnswer> {
   return new Promise((resolve, reject) => {
-    const socket = connect(gatewayPort, "127.0.0.1");
+    const socket = connect(gatewayPort, gatewayHost);
     let received = Buffer.alloc(0);
     let head: { status: number; headers: Record<string, string> } | undefined;
     const lines = [

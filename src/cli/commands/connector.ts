@@ -1,0 +1,138 @@
+import { chmod, readFile, writeFile } from "node:fs/promises";
+import type { Command } from "commander";
+import { createLogger, createRedactor } from "../../audit/index.js";
+import { generateConnectorKey, parsePrivateKey, publicKeyOf, startConnector } from "../../connector/index.js";
+import { parseDestinationPattern } from "../../tunnel/index.js";
+import type { DestinationPattern } from "../../tunnel/types.js";
+import type { CommandContext } from "../command-context.js";
+import { exitCodes, UsageError } from "../exit-codes.js";
+import { untilStopSignal } from "../load-or-report.js";
+
+interface ConnectorOptions {
+  edge: string[];
+  pool?: string;
+  key?: string;
+  allow: string[];
+  ca?: string;
+}
+
+/**
+ * `tollgate connector`: runs inside a private network, dials out to the edge(s) and carries their `via`
+ * tunnels to the destinations it allows. `tollgate connector keygen` makes its key pair.
+ */
+export function registerConnector(program: Command, context: CommandContext): void {
+  const connector = program
+    .command("connector")
+    .description(
+      "Run an outbound-only connector: dial the edge from inside the private network and carry its `via` tunnels to the destinations --allow lists.",
+    )
+    .option("--edge <url>", "an edge to connect to, https://HOST[:PORT] (repeatable)", collect, [])
+    .option("--pool <name>", "the connector pool to join (the edge's connectors[].name)")
+    .option("--key <file>", "the private key file written by `tollgate connector keygen`")
+    .option(
+      "--allow <host:port>",
+      "a destination this connector may reach, as tunnel destinations are written (repeatable; required)",
+      collect,
+      [],
+    )
+    .option("--ca <file>", "PEM certificates to trust for the edge, beside the system's")
+    .action(async (options: ConnectorOptions) => {
+      const edges = options.edge.map((text) => edgeUrl(text));
+      if (edges.length === 0) throw new UsageError("give at least one --edge https://HOST[:PORT]");
+      if (options.pool === undefined) throw new UsageError("give --pool NAME (the edge's connectors[].name)");
+      if (options.key === undefined)
+        throw new UsageError("give --key FILE (from `tollgate connector keygen`)");
+      if (options.allow.length === 0) {
+        throw new UsageError(
+          "give at least one --allow HOST:PORT: a connector carries nothing it does not allow",
+        );
+      }
+      const allow = options.allow.map((text) => allowPattern(text));
+      const pem = await readFile(options.key, "utf8").catch(() => {
+        throw new UsageError(`cannot read the key file ${options.key}`);
+      });
+      let privateKey: ReturnType<typeof parsePrivateKey>;
+      try {
+        privateKey = parsePrivateKey(pem);
+      } catch {
+        throw new UsageError(
+          `${options.key} is not an Ed25519 private key (make one with tollgate connector keygen)`,
+        );
+      }
+      const ca =
+        options.ca === undefined
+          ? undefined
+          : await readFile(options.ca, "utf8").catch(() => {
+              throw new UsageError(`cannot read the CA file ${options.ca}`);
+            });
+      const logger = createLogger({ redactor: createRedactor(), level: context.env.LOG_LEVEL });
+      logger.info(
+        {
+          component: "connector",
+          pool: options.pool,
+          key: publicKeyOf(privateKey),
+          edges: edges.map((e) => e.origin),
+        },
+        "connector starting",
+      );
+      const running = startConnector({
+        edges,
+        pool: options.pool,
+        privateKey,
+        allow,
+        logger,
+        ...(ca === undefined ? {} : { ca }),
+      });
+      const signal = await untilStopSignal();
+      logger.info({ component: "connector", signal }, "connector stopping");
+      await running.close();
+      context.setExitCode(exitCodes.ok);
+    });
+
+  connector
+    .command("keygen")
+    .description(
+      "Write a new Ed25519 private key (mode 0600) and print its public key for the edge's connectors[].public_keys.",
+    )
+    .requiredOption("--out <file>", "where to write the private key (an existing file is not overwritten)")
+    .action(async (options: { out: string }) => {
+      const key = generateConnectorKey();
+      await writeFile(options.out, key.privateKeyPem, { mode: 0o600, flag: "wx" }).catch(
+        (error: NodeJS.ErrnoException) => {
+          throw new UsageError(
+            error.code === "EEXIST"
+              ? `${options.out} exists; keygen never overwrites a key`
+              : `cannot write ${options.out}`,
+          );
+        },
+      );
+      // The mode given to open() is masked by the umask; the key must be the owner's alone whatever it is.
+      await chmod(options.out, 0o600);
+      context.stdout.write(`wrote the private key to ${options.out}\n`);
+      context.stdout.write(`public key (for connectors[].public_keys): ${key.publicKey}\n`);
+      context.setExitCode(exitCodes.ok);
+    });
+}
+
+function edgeUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError(`--edge ${text} is not a URL; write https://HOST[:PORT]`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new UsageError(`--edge ${text}: use https:// (http:// only for an edge on loopback)`);
+  }
+  return url;
+}
+
+function allowPattern(text: string): DestinationPattern {
+  const parsed = parseDestinationPattern(text);
+  if (!("pattern" in parsed)) throw new UsageError(`--allow ${text}: ${parsed.problem.message}`);
+  return parsed.pattern;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
