@@ -104,7 +104,11 @@ function createConnectorFeature(
     event: AuditEvent,
     context: FeatureContext,
   ): Promise<void> {
-    const session = connectHttp2("http://connector.tollgate.invalid", { createConnection: () => socket });
+    const session = connectHttp2("http://connector.tollgate.invalid", {
+      createConnection: () => socket,
+      // The connector answers streams; it never pushes any (a pushing connector is refused by the protocol).
+      settings: { enablePush: false },
+    });
     session.on("error", () => undefined);
     // The server's sockets allow half-open connections: a connector that went away would only half-close
     // this one, and the session would wait forever. Its end is the link's end.
