@@ -130,6 +130,32 @@ describe("ssh with tollgate pipe as ProxyCommand", () => {
   });
 });
 
+describe("ssh through tollgate proxy with OpenBSD netcat (docs/client.md's third way)", () => {
+  it("nc -X connect carries ssh through the local proxy; the host key is under the real name", async () => {
+    const proxy = await startCli(
+      ["proxy", "--gateway", setup.gateway.url, "--audience", "tollgate.test"],
+      setup.clientEnv(),
+      2,
+    );
+    try {
+      const port = /^HTTPS_PROXY=http:\/\/127\.0\.0\.1:(\d+)$/m.exec(proxy.stdout())![1]!;
+      const config = await sshConfig(`nc.openbsd -X connect -x 127.0.0.1:${port} %h %p`);
+      const result = await ssh(config.file, ["git.internal", "echo via netcat"]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe("via netcat\n");
+      expect((await config.knownHosts()).trim()).toBe(`git.internal ${sshd.hostKey}`);
+      // The twin: a destination no tunnel lists. netcat shows little; the proxy's log has the code.
+      const refused = await ssh(config.file, ["other.internal", "echo never"]);
+      expect(refused.code).toBe(255);
+      expect(proxy.stderr()).toMatch(
+        /CONNECT other\.internal:22: gateway answered 403 TG_TUNNEL_DESTINATION_FORBIDDEN/,
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
 describe("ssh with the GitHub Action's ssh-proxy-command output", () => {
   it("the main step (run as the runner runs it) gives a ProxyCommand that a later step's ssh uses", async () => {
     const output = join(sshd.dir, "github-output");
