@@ -316,6 +316,7 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
     ...(route.single_use === undefined || route.single_use === false
       ? {}
       : { singleUse: compileSingleUse(route.single_use) }),
+    ...(route.via === undefined ? {} : { via: route.via }),
   };
 }
 
@@ -451,15 +452,20 @@ function checkStore(raw: RawConfig, clean: Clean, findings: Finding[]): void {
 function checkConnectors(raw: RawConfig, clean: Clean, findings: Finding[]): void {
   checkUniqueNames(raw.connectors, ["connectors"], "connector pool", clean, findings);
   const pools = listOf(raw.connectors).flatMap((pool) => (isPlainObject(pool) ? [pool.name] : []));
-  listOf(raw.tunnels).forEach((tunnel, index) => {
-    if (!isPlainObject(tunnel) || tunnel.via === undefined || !clean(["tunnels", index, "via"])) return;
-    if (pools.includes(tunnel.via)) return;
-    const suggestion = closestMatch(tunnel.via, pools);
+  const check = (section: "routes" | "tunnels", index: number, via: string | undefined) => {
+    if (via === undefined || !clean([section, index, "via"]) || pools.includes(via)) return;
+    const suggestion = closestMatch(via, pools);
     findings.push({
-      path: ["tunnels", index, "via"],
-      message: `no connector pool is named "${tunnel.via}"`,
+      path: [section, index, "via"],
+      message: `no connector pool is named "${via}"`,
       fix: suggestion === undefined ? "add it under connectors:" : `via: ${suggestion}`,
     });
+  };
+  listOf(raw.routes).forEach((route, index) => {
+    if (isPlainObject(route)) check("routes", index, route.via);
+  });
+  listOf(raw.tunnels).forEach((tunnel, index) => {
+    if (isPlainObject(tunnel)) check("tunnels", index, tunnel.via);
   });
 }
 

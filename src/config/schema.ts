@@ -249,6 +249,10 @@ const routeSchema = z
       .optional(),
     rate_limit: rateLimitSchema.optional(),
     single_use: singleUseSchema.optional(),
+    via: name(
+      "Carry this route through a pool of `connectors` (which dial out to this edge from inside the private network): `upstream` is then the address as the connector sees it, and this edge never dials it. Default: dial the upstream directly.",
+      "dc1",
+    ).optional(),
   })
   .describe("A reverse-proxy route to a private upstream.");
 

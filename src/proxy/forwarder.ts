@@ -60,6 +60,11 @@ export interface UpstreamForwarderOptions {
   connectionsPerUpstream?: number;
   /** Builds the dispatcher of one upstream origin (tests, custom TLS). Default: an undici `Pool`. */
   dispatcherFactory?: (origin: URL) => Dispatcher;
+  /**
+   * Builds the dispatcher of an origin reached through a connector pool (`via`): its connections are
+   * streams through a connector, never sockets this process dials. Without it, a `via` route fails.
+   */
+  viaDispatcherFactory?: (pool: string, origin: URL, connections: number) => Dispatcher;
 }
 
 /** Streams requests to upstreams and their answers back. One per gateway; closed on shutdown. */
@@ -120,6 +125,12 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
   const createDispatcher =
     options.dispatcherFactory ??
     ((origin: URL): Dispatcher => new Pool(origin.origin, { connections, pipelining: 1 }));
+  const createViaDispatcher = (pool: string, origin: URL): Dispatcher => {
+    if (options.viaDispatcherFactory === undefined) {
+      throw new TollgateError("TG_CONNECTOR_UNAVAILABLE", `no connector pools on this gateway (via ${pool})`);
+    }
+    return options.viaDispatcherFactory(pool, origin, connections);
+  };
   const dispatchers = new Map<string, Dispatcher>();
   // Keyed by the frozen route object: a reloaded configuration gets fresh plans, old ones are collected.
   const plans = new WeakMap<CompiledRoute, RoutePlan>();
@@ -129,10 +140,14 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
     let plan = plans.get(route);
     if (plan !== undefined) return plan;
     const origin = route.upstream.origin;
-    let dispatcher = dispatchers.get(origin);
+    // An origin reached through a connector is another destination than the same origin dialled from here.
+    const via = route.via;
+    const key = via === undefined ? origin : `${via}\u0000${origin}`;
+    let dispatcher = dispatchers.get(key);
     if (dispatcher === undefined) {
-      dispatcher = createDispatcher(new URL(origin));
-      dispatchers.set(origin, dispatcher);
+      dispatcher =
+        via === undefined ? createDispatcher(new URL(origin)) : createViaDispatcher(via, new URL(origin));
+      dispatchers.set(key, dispatcher);
     }
     const pathname = route.upstream.pathname;
     const claimHeaderNames: [string, string][] = [];

@@ -29,4 +29,6 @@ export interface CompiledRoute {
   readonly rateLimit?: RateLimitSpec;
   /** `single_use`, if on. */
   readonly singleUse?: SingleUseSpec;
+  /** `via`: the connector pool that carries this route's requests; the gateway never dials `upstream`. */
+  readonly via?: string;
 }

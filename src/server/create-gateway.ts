@@ -5,10 +5,12 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { AuditLog } from "../audit/types.js";
+import { createViaDispatcher } from "../connector/via-dispatcher.js";
 import { TollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import { awaitContinue } from "../lib/expect-continue.js";
 import type { Metrics } from "../metrics/metrics.js";
+import type { ConnectorPools } from "../pipeline/connectors.js";
 import { sendError } from "../pipeline/send-error.js";
 import { sendJson } from "../pipeline/send-json.js";
 import { clientAddress, createUpstreamForwarder } from "../proxy/index.js";
@@ -34,6 +36,8 @@ export interface GatewayOptions {
   tls?: TlsMaterial;
   /** With `tls`: how long a client has to finish its handshake (default 10 s; tests shorten it). */
   tlsHandshakeTimeoutMs?: number;
+  /** The connectors connected to this edge: `via` routes send their requests through them. */
+  connectorPools?: ConnectorPools;
 }
 
 /** A certificate chain and its private key, PEM. */
@@ -77,7 +81,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   // Listening address and header limits come from the first configuration; changing them needs a restart.
   const startConfig = lifecycle.active.config;
   const clock = options.clock ?? systemClock;
-  const forwarder = createUpstreamForwarder();
+  const connectorPools = options.connectorPools;
+  const forwarder = createUpstreamForwarder(
+    connectorPools === undefined
+      ? {}
+      : {
+          viaDispatcherFactory: (pool, origin, connections) =>
+            createViaDispatcher(connectorPools, pool, origin, connections),
+        },
+  );
   // A count, not a Set of responses: draining only needs the number, and a Set churned once per request
   // keeps retired tables (and the responses in them) alive across scavenges (bench/README.md, "GC").
   let inFlight = 0;

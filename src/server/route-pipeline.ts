@@ -84,6 +84,7 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
       conditions: undefined,
       limit: undefined,
       upstream: undefined,
+      connector_pool: undefined,
       status: undefined,
       bytes_in: undefined,
       bytes_out: undefined,
@@ -162,6 +163,7 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
       event.decision = "allow";
       event.reason = decision.reason;
       event.upstream = route.upstream.origin;
+      if (route.via !== undefined) event.connector_pool = route.via;
       admitBody(res);
       const result = await forwarder.forward(req, res, route, {
         path: upstreamPathFor(route, target.path),

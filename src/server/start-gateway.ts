@@ -143,6 +143,7 @@ export async function startGateway(
     auditLog,
     logger,
     metrics,
+    connectorPools,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.listen ? { listen: options.listen } : {}),
     ...(tls ? { tls } : {}),

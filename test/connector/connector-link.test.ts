@@ -10,6 +10,7 @@ import {
 import { parseDestinationPattern } from "../../src/tunnel/index.js";
 import type { DestinationPattern } from "../../src/tunnel/types.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
+import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
 import {
   closed,
   type EchoServer,
@@ -53,6 +54,7 @@ describe("a tunnel through a connector (via)", () => {
   const stranger = generateConnectorKey();
   let echo: EchoServer;
   let outside: EchoServer;
+  let upstream: RecordingUpstream;
   let harness: GatewayHarness;
   let port: number;
   let connector: RunningConnector;
@@ -61,6 +63,10 @@ describe("a tunnel through a connector (via)", () => {
   beforeAll(async () => {
     echo = await startEchoServer();
     outside = await startEchoServer();
+    upstream = await startRecordingUpstream((req, res) => {
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(`private service saw ${req.method} ${req.url}`);
+    });
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}policies:
   ci: { claims: { repository_owner_id: 65 } }
@@ -72,6 +78,18 @@ tunnels:
     destinations: ["127.0.0.1:${echo.port}", "127.0.0.1:${outside.port}"]
     allow: [ci]
     via: dc1
+routes:
+  - name: inside
+    path_prefix: /inside/
+    upstream: ${upstream.url}/base
+    strip_prefix: true
+    allow: [ci]
+    via: dc1
+  - name: not-allowed-by-connector
+    path_prefix: /elsewhere/
+    upstream: http://127.0.0.1:${outside.port}
+    allow: [ci]
+    via: dc1
 `,
     );
     port = Number(new URL(harness.url).port);
@@ -80,7 +98,7 @@ tunnels:
       pool: "dc1",
       privateKey: parsePrivateKey(key.privateKeyPem),
       // The connector permits the echo server only: the edge also lists `outside`, which it must not reach.
-      allow: patterns(`127.0.0.1:${echo.port}`),
+      allow: patterns(`127.0.0.1:${echo.port}`, `127.0.0.1:${upstream.port}`),
       logger: connectorLog.logger,
       backoff: { baseMs: 20, maxMs: 200 },
     });
@@ -91,6 +109,38 @@ tunnels:
     await harness?.close();
     await echo?.close();
     await outside?.close();
+    await upstream?.close();
+  });
+
+  it("carries a route's requests through the connector (keep-alive streams), the audit naming the pool", async () => {
+    const token = await harness.mint();
+    const headers = { "gateway-authorization": `Bearer ${token}` };
+    for (let index = 0; index < 3; index++) {
+      const response = await fetch(`${harness.url}/inside/x?n=${index}`, { headers });
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe(`private service saw GET /base/x?n=${index}`);
+    }
+    // The upstream got the gateway's headers, not the token.
+    expect(upstream.seen.at(-1)?.headers["gateway-authorization"]).toBeUndefined();
+    const events = await harness.auditEvents();
+    expect(events.filter((event) => event.route === "inside").at(-1)).toMatchObject({
+      decision: "allow",
+      status: 200,
+      connector_pool: "dc1",
+    });
+  });
+
+  it("twin: a route whose upstream the connector does not allow gets 502, and nothing reaches it", async () => {
+    const token = await harness.mint();
+    const before = outside.connections();
+    const response = await fetch(`${harness.url}/elsewhere/x`, {
+      headers: { "gateway-authorization": `Bearer ${token}` },
+    });
+    expect(response.status).toBe(502);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      "TG_UPSTREAM_UNAVAILABLE",
+    );
+    expect(outside.connections()).toBe(before);
   });
 
   it("carries a CONNECT through the connector; the audit names the pool and the connector's key, and the connector logs the caller", async () => {

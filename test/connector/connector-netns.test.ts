@@ -1,8 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateConnectorKey } from "../../src/connector/index.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
@@ -18,6 +19,8 @@ import { closed, echoRoundTrip, eventually, rawConnect } from "../tunnel/helpers
  *
  * Needs root and iproute2 (`ip netns`), as CI has; elsewhere the test says so and skips.
  */
+
+const runFile = promisify(execFile);
 
 const canUseNamespaces = (() => {
   if (process.getuid?.() !== 0) return false;
@@ -39,6 +42,7 @@ const edgeAddress = `${subnet}.1`;
 const connectorAddress = `${subnet}.2`;
 const serviceAddress = "10.78.0.1";
 const servicePort = 7007;
+const webPort = 8088;
 
 function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: "ignore" });
@@ -107,6 +111,7 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
   let dir: string;
   let harness: GatewayHarness;
   let service: ChildProcess | undefined;
+  let webService: ChildProcess | undefined;
   let connector: { child: ChildProcess; output: () => string } | undefined;
 
   beforeAll(async () => {
@@ -129,6 +134,8 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
     await writeFile(keyFile, key.privateKeyPem, { mode: 0o600 });
     const echo = `require("node:net").createServer((s) => s.pipe(s)).listen(${servicePort}, "${serviceAddress}", () => console.log("echo ready"))`;
     service = (await startInNamespace([process.execPath, "-e", echo], /echo ready/)).child;
+    const web = `require("node:http").createServer((req, res) => res.end("inside: " + req.method + " " + req.url)).listen(${webPort}, "${serviceAddress}", () => console.log("web ready"))`;
+    webService = (await startInNamespace([process.execPath, "-e", web], /web ready/)).child;
 
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}policies:
@@ -139,6 +146,12 @@ connectors:
 tunnels:
   - name: private
     destinations: ["${serviceAddress}:${servicePort}"]
+    allow: [ci]
+    via: dc1
+routes:
+  - name: inside
+    path_prefix: /inside/
+    upstream: http://${serviceAddress}:${webPort}
     allow: [ci]
     via: dc1
 `,
@@ -157,6 +170,8 @@ tunnels:
         keyFile,
         "--allow",
         `${serviceAddress}:${servicePort}`,
+        "--allow",
+        `${serviceAddress}:${webPort}`,
       ],
       /connected to the edge/,
     );
@@ -165,6 +180,7 @@ tunnels:
   afterAll(async () => {
     await stop(connector?.child);
     await stop(service);
+    await stop(webService);
     await harness?.close();
     try {
       ip("route", "del", "unreachable", `${serviceAddress}/32`);
@@ -230,6 +246,24 @@ tunnels:
       (text) => text.includes('"event":"connector.stream"') && text.includes("octo-org/octo-repo"),
     );
     expect(connector!.output()).toContain(`"destination":"${serviceAddress}:${servicePort}"`);
+  });
+
+  it("curl through a route reaches the web service inside, through the connector", async () => {
+    const token = await harness.mint();
+    // Asynchronously: the edge runs in this process and must answer while curl waits.
+    const { stdout: output } = await runFile(
+      "curl",
+      [
+        "-sS",
+        "-H",
+        `Gateway-Authorization: Bearer ${token}`,
+        "-w",
+        "\\n%{http_code}",
+        `${harness.url}/inside/hello`,
+      ],
+      { encoding: "utf8", timeout: 15_000 },
+    );
+    expect(output).toBe("inside: GET /inside/hello\n200");
   });
 
   it("twin: with the connector gone, the same CONNECT is 502 TG_CONNECTOR_UNAVAILABLE (the edge never dials itself)", async () => {
