@@ -26,7 +26,7 @@ import {
   systemLookup,
   tunnelDefaults,
 } from "../tunnel/index.js";
-import { answerChallenge, channelBindingOf } from "./handshake.js";
+import { answerChallenge, channelBindingOf, http2Transport } from "./handshake.js";
 import {
   bindingHeader,
   callerHeader,
@@ -35,6 +35,7 @@ import {
   connectorPoolHeader,
   helloPath,
   signatureHeader,
+  welcomePath,
 } from "./protocol.js";
 
 /** What `tollgate connector` runs with. */
@@ -195,6 +196,12 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
         server.on("stream", (stream, headers) => {
           if (headers[":path"] === helloPath && headers[":method"] === "POST") {
             answerHello(stream, headers, socket);
+            return;
+          }
+          // The edge verified the answer and took this connector into its pool.
+          if (headers[":path"] === welcomePath && headers[":method"] === "POST") {
+            stream.respond({ ":status": 204 });
+            stream.end();
             if (!proven) {
               proven = true;
               connectedCount += 1;
@@ -206,7 +213,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
             }
             return;
           }
-          // Nothing is carried before the edge has asked for (and so checked) the connector's key.
+          // Nothing is carried before the edge has checked the connector's key and said so.
           if (!proven) return void stream.close(http2Constants.NGHTTP2_REFUSED_STREAM);
           if (headers[":method"] === "CONNECT") return void carryTunnel(stream, headers);
           stream.respond({ ":status": 501 });
@@ -220,7 +227,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
           resolve();
         });
         socket.on("error", () => undefined);
-        server.emit("connection", socket);
+        server.emit("connection", http2Transport(socket));
       });
       request.end();
     });

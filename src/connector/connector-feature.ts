@@ -15,7 +15,7 @@ import type {
 import { answerConnectError } from "../tunnel/raw-response.js";
 import { keyId } from "./connector-keys.js";
 import type { CompiledConnectorPool } from "./connector-schema.js";
-import { channelBindingOf, checkAnswer, newChallenge } from "./handshake.js";
+import { channelBindingOf, checkAnswer, http2Transport, newChallenge } from "./handshake.js";
 import {
   bindingHeader,
   challengeHeader,
@@ -23,6 +23,7 @@ import {
   connectorPoolHeader,
   helloPath,
   signatureHeader,
+  welcomePath,
 } from "./protocol.js";
 
 /** What the connector feature reads of the compiled configuration. */
@@ -86,9 +87,12 @@ function createConnectorFeature(
         return;
       }
       event.connector_pool = pool.name;
-      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       if (head.length > 0) socket.unshift(head);
-      void establish(socket as Socket, pool, event, context);
+      // HTTP/2 takes the socket over only once this answer is written: over TLS, a write still in flight
+      // when an HTTP/2 session adopts the socket trips an assertion in Node's native HTTP/2 (Node 20).
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n", () => {
+        void establish(socket as Socket, pool, event, context);
+      });
     },
     readiness: () => ({ ready: true, detail: { connectors: connectorPools.counts() } }),
     // At the stop (this feature has no retire: a reload keeps the connections): the links are not HTTP
@@ -105,7 +109,7 @@ function createConnectorFeature(
     context: FeatureContext,
   ): Promise<void> {
     const session = connectHttp2("http://connector.tollgate.invalid", {
-      createConnection: () => socket,
+      createConnection: () => http2Transport(socket),
       // The connector answers streams; it never pushes any (a pushing connector is refused by the protocol).
       settings: { enablePush: false },
     });
@@ -147,6 +151,11 @@ function createConnectorFeature(
     event.connector_key = connector.keyId;
     auditLog.emit(event, undefined);
     connectorPools.add(connector);
+    // Tell the connector it is in the pool (it reports itself connected from then on).
+    const welcome = session.request({ ":method": "POST", ":path": welcomePath }, { endStream: true });
+    welcome.on("error", () => undefined);
+    welcome.on("response", () => welcome.close());
+    welcome.resume();
     logger.info(
       { component: "connector", pool: pool.name, key: connector.keyId, address: context.clientIp },
       "connector connected",

@@ -1,5 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import { randomBytes } from "node:crypto";
+import { Duplex } from "node:stream";
+import { TLSSocket } from "node:tls";
 import { signBytes, verifyBytes } from "./connector-keys.js";
 
 /**
@@ -61,4 +63,13 @@ export function checkAnswer(
   const data = challengeBytes(pool, challenge, channelBinding);
   const bytes = Buffer.from(signature, "base64url");
   return keys.find((candidate) => verifyBytes(candidate.key, data, bytes))?.text;
+}
+
+/**
+ * The link's socket as node:http2 should see it. Over TLS that is a plain duplex in front of the TLS
+ * socket: http2 treats a TLS socket as a negotiated `h2` connection (ALPN) and refuses one that was
+ * opened as HTTP/1.1 and switched by CONNECT, as this link is.
+ */
+export function http2Transport(socket: Duplex): Duplex {
+  return socket instanceof TLSSocket ? Duplex.from({ readable: socket, writable: socket }) : socket;
 }

@@ -11,6 +11,8 @@ export const connectorPoolHeader = "tollgate-connector-pool";
 /** The edge's first stream: the challenge the connector must sign. */
 export const helloPath = "/_tollgate/hello";
 export const challengeHeader = "tollgate-challenge";
+/** The edge's second stream, once it verified the answer and took the connector into its pool. */
+export const welcomePath = "/_tollgate/welcome";
 export const signatureHeader = "tollgate-signature";
 export { callerHeader } from "../pipeline/connectors.js";
 /**
