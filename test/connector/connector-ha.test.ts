@@ -2,8 +2,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateConnectorKey } from "../../src/connector/index.js";
+import { generateConnectorKey, parsePrivateKey, startConnector } from "../../src/connector/index.js";
+import { parseDestinationPattern } from "../../src/tunnel/index.js";
+import type { DestinationPattern } from "../../src/tunnel/types.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { cliPath, repositoryRoot } from "../helpers/run-cli.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
@@ -149,3 +153,61 @@ routes:
     expect(response.status).toBe(502);
   });
 });
+
+describe("an edge restarted under its connectors", () => {
+  it("the connector reconnects on its own (jittered backoff), and the new edge carries through it", async () => {
+    const key = generateConnectorKey();
+    const upstream = await startRecordingUpstream((_req, res) => res.end("ok"));
+    const yaml = (issuerUrl: string) => `${devIssuerYaml(issuerUrl)}policies:
+  ci: { claims: { repository_owner_id: 65 } }
+connectors:
+  - name: dc1
+    public_keys: ["${key.publicKey}"]
+routes:
+  - name: inside
+    path_prefix: /inside/
+    upstream: ${upstream.url}
+    allow: [ci]
+    via: dc1
+`;
+    let edge = await startGatewayHarness(yaml);
+    const port = Number(new URL(edge.url).port);
+    const connector = startConnector({
+      edges: [new URL(edge.url)],
+      pool: "dc1",
+      privateKey: parsePrivateKey(key.privateKeyPem),
+      allow: patterns(`127.0.0.1:${upstream.port}`),
+      logger: pino(new PassThrough()),
+      backoff: { baseMs: 50, maxMs: 400 },
+    });
+    try {
+      await connector.waitConnected();
+      await edge.close();
+      await eventually(
+        async () => connector.connected(),
+        (count) => count === 0,
+      );
+      // The same address, a new process's worth of state: no connector is connected until one dials in.
+      edge = await startGatewayHarness(yaml, { port });
+      await connector.waitConnected(10_000);
+      const token = await edge.mint();
+      const response = await fetch(`${edge.url}/inside/x`, {
+        headers: { "gateway-authorization": `Bearer ${token}` },
+      });
+      expect(response.status).toBe(200);
+      expect(await connectorsOf(edge)).toBe(1);
+    } finally {
+      await connector.close();
+      await edge.close();
+      await upstream.close();
+    }
+  });
+});
+
+function patterns(...texts: string[]): DestinationPattern[] {
+  return texts.map((text) => {
+    const parsed = parseDestinationPattern(text);
+    if (!("pattern" in parsed)) throw new Error(`bad pattern ${text}`);
+    return parsed.pattern;
+  });
+}

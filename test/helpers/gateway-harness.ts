@@ -39,6 +39,8 @@ export async function startGatewayHarness(
     tlsHandshakeTimeoutMs?: number;
     /** The address to listen on; default 127.0.0.1. */
     host?: string;
+    /** The port to listen on; default 0 (a free one). */
+    port?: number;
   } = {},
 ): Promise<GatewayHarness> {
   const dir = await mkdtemp(join(tmpdir(), "tollgate-test-"));
@@ -53,7 +55,7 @@ export async function startGatewayHarness(
   const logStream = new PassThrough();
   logStream.on("data", (chunk: Buffer) => logChunks.push(chunk));
   const running = await startGateway(compiled.config, {
-    listen: { host: options.host ?? "127.0.0.1", port: 0 },
+    listen: { host: options.host ?? "127.0.0.1", port: options.port ?? 0 },
     auditSink: auditFile,
     logDestination: logStream,
     logLevel: "debug",
