@@ -8,7 +8,7 @@ import {
 } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
-import { TLSSocket } from "node:tls";
+import { connect as connectTls, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { isTollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
@@ -48,6 +48,11 @@ export interface ConnectorOptions {
   readonly allow: readonly DestinationPattern[];
   /** PEM certificates to trust for the edges beside the system's. */
   readonly ca?: string;
+  /**
+   * The HTTP(S) proxy the connector's egress to an edge goes through (from `HTTPS_PROXY` and `NO_PROXY`;
+   * user and password in the URL become Basic `Proxy-Authorization`), or `undefined` to dial it directly.
+   */
+  readonly proxyFor?: (edge: URL) => URL | undefined;
   readonly logger: Logger;
   /** Backoff between reconnects: full jitter, doubling from `baseMs` to `maxMs`. */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
@@ -161,21 +166,90 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     }
   }
 
-  /** One link: resolves when it closes, rejects when it could not be opened. */
-  function linkOnce(edge: URL): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const secure = edge.protocol === "https:";
-      const request = (secure ? httpsRequest : httpRequest)({
-        host: edge.hostname.replace(/^\[|\]$/g, ""),
-        port: edge.port === "" ? (secure ? 443 : 80) : Number(edge.port),
+  /**
+   * The connection to the edge when egress goes through a proxy (`HTTPS_PROXY`): a CONNECT to the edge
+   * through the proxy, with TLS to the edge inside it for an `https:` edge. `undefined`: dial directly.
+   */
+  async function throughProxy(edge: URL, secure: boolean): Promise<Socket | undefined> {
+    const proxy = options.proxyFor?.(edge);
+    if (proxy === undefined) return undefined;
+    const host = edge.hostname.replace(/^\[|\]$/g, "");
+    const port = edge.port === "" ? (secure ? 443 : 80) : Number(edge.port);
+    const authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    const credentials =
+      proxy.username === ""
+        ? {}
+        : {
+            "proxy-authorization": `Basic ${Buffer.from(
+              `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`,
+            ).toString("base64")}`,
+          };
+    const tunnel = await new Promise<Socket>((resolve, reject) => {
+      const request = (proxy.protocol === "https:" ? httpsRequest : httpRequest)({
+        host: proxy.hostname.replace(/^\[|\]$/g, ""),
+        port: proxy.port === "" ? (proxy.protocol === "https:" ? 443 : 80) : Number(proxy.port),
         method: "CONNECT",
-        path: connectorAuthority,
-        headers: { host: connectorAuthority, [connectorPoolHeader]: options.pool },
+        path: authority,
+        headers: { host: authority, ...credentials },
         agent: false,
-        ...(secure
-          ? { servername: edge.hostname, ...(options.ca === undefined ? {} : { ca: options.ca }) }
-          : {}),
       });
+      request.setTimeout(10_000, () => request.destroy(new Error("the proxy did not answer in time")));
+      request.on("error", reject);
+      request.on("response", (response) => {
+        response.resume();
+        reject(new Error(`the proxy answered ${response.statusCode}`));
+      });
+      request.on("connect", (response, socket: Socket, head: Buffer) => {
+        request.setTimeout(0);
+        if (response.statusCode !== 200) {
+          socket.destroy();
+          reject(new Error(`the proxy answered ${response.statusCode} for ${authority}`));
+          return;
+        }
+        if (head.length > 0) socket.unshift(head);
+        resolve(socket);
+      });
+      request.end();
+    });
+    if (!secure) return tunnel;
+    return new Promise<Socket>((resolve, reject) => {
+      const tls = connectTls({
+        socket: tunnel,
+        servername: host,
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      });
+      tls.once("secureConnect", () => resolve(tls));
+      tls.once("error", (error) => {
+        tunnel.destroy();
+        reject(error);
+      });
+    });
+  }
+
+  /** One link: resolves when it closes, rejects when it could not be opened. */
+  async function linkOnce(edge: URL): Promise<void> {
+    const secure = edge.protocol === "https:";
+    const transport = await throughProxy(edge, secure);
+    return new Promise((resolve, reject) => {
+      const request =
+        transport === undefined
+          ? (secure ? httpsRequest : httpRequest)({
+              host: edge.hostname.replace(/^\[|\]$/g, ""),
+              port: edge.port === "" ? (secure ? 443 : 80) : Number(edge.port),
+              method: "CONNECT",
+              path: connectorAuthority,
+              headers: { host: connectorAuthority, [connectorPoolHeader]: options.pool },
+              agent: false,
+              ...(secure
+                ? { servername: edge.hostname, ...(options.ca === undefined ? {} : { ca: options.ca }) }
+                : {}),
+            })
+          : httpRequest({
+              method: "CONNECT",
+              path: connectorAuthority,
+              headers: { host: connectorAuthority, [connectorPoolHeader]: options.pool },
+              createConnection: () => transport,
+            });
       request.setTimeout(10_000, () => request.destroy(new Error("the edge did not answer in time")));
       request.on("error", reject);
       request.on("response", (response) => {

@@ -81,6 +81,7 @@ export function registerConnector(program: Command, context: CommandContext): vo
         privateKey,
         allow,
         logger,
+        proxyFor: (edge) => egressProxy(edge, context.env),
         ...(ca === undefined ? {} : { ca }),
       });
       const signal = await untilStopSignal();
@@ -131,6 +132,34 @@ function allowPattern(text: string): DestinationPattern {
   const parsed = parseDestinationPattern(text);
   if (!("pattern" in parsed)) throw new UsageError(`--allow ${text}: ${parsed.problem.message}`);
   return parsed.pattern;
+}
+
+/**
+ * The proxy for the connection to `edge`, as curl and most tools read the environment: `HTTPS_PROXY` (or
+ * `https_proxy`) for an https edge, `HTTP_PROXY` for an http one, unless `NO_PROXY` names the edge's host
+ * (exactly, as a domain suffix such as `.example.com` or `example.com`, or `*`).
+ */
+export function egressProxy(edge: URL, env: NodeJS.ProcessEnv): URL | undefined {
+  const text =
+    edge.protocol === "https:" ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  if (text === undefined || text.trim() === "") return undefined;
+  const host = edge.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  const exclusions = (env.NO_PROXY ?? env.no_proxy ?? "")
+    .split(",")
+    .map((entry) => entry.trim().toLowerCase())
+    .filter((entry) => entry !== "");
+  for (const entry of exclusions) {
+    if (entry === "*") return undefined;
+    const domain = entry.replace(/^\*?\./, "").replace(/:\d+$/, "");
+    if (host === domain || host.endsWith(`.${domain}`)) return undefined;
+  }
+  try {
+    return new URL(text.includes("://") ? text : `http://${text}`);
+  } catch {
+    throw new UsageError(
+      `the proxy ${edge.protocol === "https:" ? "HTTPS_PROXY" : "HTTP_PROXY"} is not a URL`,
+    );
+  }
 }
 
 function collect(value: string, previous: string[]): string[] {
