@@ -1,10 +1,16 @@
+import { channel } from "node:diagnostics_channel";
 import { TollgateError } from "../errors/index.js";
-import type { ConnectorPools, ConnectorSession } from "../pipeline/connectors.js";
+import { type ConnectorPools, type ConnectorSession, connectorCountChannel } from "../pipeline/connectors.js";
 
 /** The registry of connected connectors (see {@link ConnectorPools}); one per gateway. */
 export function createConnectorPools(): ConnectorPools {
   const pools = new Map<string, Set<ConnectorSession>>();
   let configured: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+  // Metrics count connectors from this channel (metrics/ never imports the request path).
+  const counts = channel(connectorCountChannel);
+  const publish = (pool: string) => {
+    if (counts.hasSubscribers) counts.publish({ pool, connected: pools.get(pool)?.size ?? 0 });
+  };
 
   return {
     add(connector) {
@@ -14,9 +20,10 @@ export function createConnectorPools(): ConnectorPools {
         pools.set(connector.pool, members);
       }
       members.add(connector);
+      publish(connector.pool);
     },
     remove(connector) {
-      pools.get(connector.pool)?.delete(connector);
+      if (pools.get(connector.pool)?.delete(connector) === true) publish(connector.pool);
     },
     counts() {
       const counts: Record<string, number> = {};
@@ -49,7 +56,9 @@ export function createConnectorPools(): ConnectorPools {
           members.delete(member);
           member.session.close();
         }
+        publish(pool);
       }
+      for (const pool of allowed.keys()) publish(pool);
     },
     close() {
       for (const members of pools.values()) for (const member of members) member.session.destroy();

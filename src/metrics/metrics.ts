@@ -4,6 +4,7 @@ import { auditChannels } from "../audit/diagnostics.js";
 import type { AuditEvent } from "../audit/types.js";
 import { type LimitDecision, limitChannels } from "../limits/index.js";
 import { type KeySetLoadEvent, oidcChannels } from "../oidc/index.js";
+import { type ConnectorCount, connectorCountChannel } from "../pipeline/connectors.js";
 import { AccumulatedCounter, AccumulatedHistogram, type HistogramSeries } from "./accumulators.js";
 
 /**
@@ -128,6 +129,16 @@ export function createMetrics(): Metrics {
     keyLoads.inc({ issuer: event.issuer, reason: event.reason, outcome: event.ok ? "ok" : "failed" });
     if (event.ok && event.keyCount !== undefined) keyCount.set({ issuer: event.issuer }, event.keyCount);
   };
+  const connectors = new Gauge({
+    name: "tollgate_connectors",
+    help: "Connectors connected to this edge, by configured pool.",
+    labelNames: ["pool"] as const,
+    registers: [registry],
+  });
+  const onConnectorCount = (message: unknown) => {
+    const { pool, connected } = message as ConnectorCount;
+    connectors.set({ pool }, connected);
+  };
   const onLimitDecision = (message: unknown) => {
     const { control, limit, outcome } = message as LimitDecision;
     // Labels are bounded: controls and outcomes are fixed sets, limits are named by the configuration.
@@ -140,6 +151,7 @@ export function createMetrics(): Metrics {
   subscribe(auditChannels.event, onAuditEvent);
   subscribe(oidcChannels.keys, onKeyLoad);
   subscribe(limitChannels.decision, onLimitDecision);
+  subscribe(connectorCountChannel, onConnectorCount);
 
   return {
     render: () => registry.metrics(),
@@ -148,6 +160,7 @@ export function createMetrics(): Metrics {
       unsubscribe(auditChannels.event, onAuditEvent);
       unsubscribe(oidcChannels.keys, onKeyLoad);
       unsubscribe(limitChannels.decision, onLimitDecision);
+      unsubscribe(connectorCountChannel, onConnectorCount);
     },
   };
 }

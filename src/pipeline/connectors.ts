@@ -49,3 +49,12 @@ export interface ConnectorPools {
  * connector's audit line names the workflow behind the traffic it carries.
  */
 export const callerHeader = "tollgate-caller";
+
+/** Diagnostics channel of the connector registry: `{pool, connected}` whenever a pool's count changes. */
+export const connectorCountChannel = "tollgate:connectors:count";
+
+/** A pool's number of connected connectors, as published on {@link connectorCountChannel}. */
+export interface ConnectorCount {
+  readonly pool: string;
+  readonly connected: number;
+}

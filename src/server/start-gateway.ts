@@ -111,6 +111,10 @@ export async function startGateway(
   const clock = options.clock ?? systemClock;
   // Connectors stay connected across reloads: one registry for the gateway's life.
   const connectorPools = createConnectorPools();
+  // Subscribed before the lifecycle builds anything: the first key load and each pool's first
+  // connector count (0) are counted.
+  const metrics = createMetrics();
+  // A start that fails here (a feature's credential file unreadable) must not leave metrics subscribed.
   const lifecycle = await createGatewayLifecycle(config, {
     createVerifier: (forConfig) =>
       createTokenVerifier(forConfig.issuers, forConfig.verifier, {
@@ -134,10 +138,11 @@ export async function startGateway(
     },
     dependencies: { auditLog, logger, redactor, clock, env: options.env ?? process.env, connectorPools },
     logger,
+  }).catch((error: unknown) => {
+    metrics.close();
+    throw error;
   });
   const verifier = lifecycle.active.verifier;
-  // Subscribed before the verifier starts, so the first key load is counted.
-  const metrics = createMetrics();
   const gateway = createGateway({
     lifecycle,
     auditLog,

@@ -220,10 +220,12 @@ routes:
     }
   });
 
-  it("/readyz reports the connected connectors per pool", async () => {
+  it("/readyz and /metrics report the connected connectors per pool", async () => {
     const body = (await fetch(`${harness.url}/readyz`).then((res) => res.json())) as {
       checks?: unknown;
     };
     expect(JSON.stringify(body)).toContain('"dc1":1');
+    const metrics = await fetch(`${harness.url}/metrics`).then((res) => res.text());
+    expect(metrics).toContain('tollgate_connectors{pool="dc1"} 1');
   });
 });
