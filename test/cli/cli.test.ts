@@ -1,4 +1,5 @@
 import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -81,6 +82,20 @@ describe("tollgate command line", () => {
     const missing = await tollgate(["check", "--config", join(dir, "missing.yaml")]);
     expect(missing.code).toBe(2);
     expect(missing.stdout).toContain("missing.yaml");
+  });
+
+  it("a reader that closes the pipe early (`tollgate --help | head -1`) is not a crash", async () => {
+    const child = spawn(process.execPath, [cli, "explain", "--help"], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    // Close our end before the help is written, as `head` does once it has its lines.
+    child.stdout.destroy();
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(stderr).not.toContain("EPIPE");
+    expect(code).toBe(0);
   });
 
   it("a usage mistake: exit 2 with the usage on stderr", async () => {
