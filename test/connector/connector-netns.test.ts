@@ -6,7 +6,14 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateConnectorKey } from "../../src/connector/index.js";
-import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
+import { runTool, startCli } from "../client/client-harness.js";
+import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from "../helpers/actions-token-endpoint.js";
+import {
+  devIssuerYaml,
+  type GatewayHarness,
+  startGatewayHarness,
+  testAudience,
+} from "../helpers/gateway-harness.js";
 import { cliPath, repositoryRoot } from "../helpers/run-cli.js";
 import { closed, echoRoundTrip, eventually, rawConnect } from "../tunnel/helpers.js";
 
@@ -43,6 +50,7 @@ const connectorAddress = `${subnet}.2`;
 const serviceAddress = "10.78.0.1";
 const servicePort = 7007;
 const webPort = 8088;
+const redisPort = 6379;
 
 function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: "ignore" });
@@ -112,6 +120,8 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
   let harness: GatewayHarness;
   let service: ChildProcess | undefined;
   let webService: ChildProcess | undefined;
+  let redis: ChildProcess | undefined;
+  let tokenEndpoint: ActionsTokenEndpoint | undefined;
   let connector: { child: ChildProcess; output: () => string } | undefined;
 
   beforeAll(async () => {
@@ -136,6 +146,26 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
     service = (await startInNamespace([process.execPath, "-e", echo], /echo ready/)).child;
     const web = `require("node:http").createServer((req, res) => res.end("inside: " + req.method + " " + req.url)).listen(${webPort}, "${serviceAddress}", () => console.log("web ready"))`;
     webService = (await startInNamespace([process.execPath, "-e", web], /web ready/)).child;
+    // Protected mode refuses clients from a non-loopback address without a password, and the connector is
+    // one; the namespace reaches nothing else, so the test turns it off rather than set a password.
+    redis = (
+      await startInNamespace(
+        [
+          "redis-server",
+          "--port",
+          String(redisPort),
+          "--bind",
+          serviceAddress,
+          "--protected-mode",
+          "no",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+        ],
+        /Ready to accept connections/,
+      )
+    ).child;
 
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}policies:
@@ -145,7 +175,7 @@ connectors:
     public_keys: ["${key.publicKey}"]
 tunnels:
   - name: private
-    destinations: ["${serviceAddress}:${servicePort}"]
+    destinations: ["${serviceAddress}:${servicePort}", "${serviceAddress}:${redisPort}"]
     allow: [ci]
     via: dc1
 routes:
@@ -172,6 +202,8 @@ routes:
         `${serviceAddress}:${servicePort}`,
         "--allow",
         `${serviceAddress}:${webPort}`,
+        "--allow",
+        `${serviceAddress}:${redisPort}`,
       ],
       /connected to the edge/,
     );
@@ -181,6 +213,8 @@ routes:
     await stop(connector?.child);
     await stop(service);
     await stop(webService);
+    await stop(redis);
+    await tokenEndpoint?.close();
     await harness?.close();
     try {
       ip("route", "del", "unreachable", `${serviceAddress}/32`);
@@ -264,6 +298,24 @@ routes:
       { encoding: "utf8", timeout: 15_000 },
     );
     expect(output).toBe("inside: GET /inside/hello\n200");
+  });
+
+  it("redis-cli through `tollgate forward` (a workflow's client, its token from the Actions endpoint) reaches redis-server inside", async () => {
+    tokenEndpoint = await startActionsTokenEndpoint(harness.issuer);
+    const forward = await startCli(
+      ["forward", `0:${serviceAddress}:${redisPort}`, "--gateway", harness.url, "--audience", testAudience],
+      { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...tokenEndpoint.env() },
+    );
+    try {
+      const local = /^127\.0\.0\.1:(\d+) -> /.exec(forward.stdout())?.[1];
+      expect(local).toBeDefined();
+      const cli = (...args: string[]) =>
+        runTool("redis-cli", ["-h", "127.0.0.1", "-p", local!, ...args], { PATH: process.env.PATH ?? "" });
+      expect((await cli("SET", "connector", "outbound-only")).stdout.trim()).toBe("OK");
+      expect((await cli("GET", "connector")).stdout.trim()).toBe("outbound-only");
+    } finally {
+      await forward.stop();
+    }
   });
 
   it("twin: with the connector gone, the same CONNECT is 502 TG_CONNECTOR_UNAVAILABLE (the edge never dials itself)", async () => {
