@@ -177,13 +177,6 @@ async function decideAndDial(
   const firstPolicy = policyOf.get(first);
   if (firstPolicy !== undefined) findings.policy = firstPolicy;
   if (first.via !== undefined) {
-    if (use === "http") {
-      // The connector carries byte streams (CONNECT); an http:// URL through it is not carried yet.
-      throw new TollgateError(
-        "TG_BAD_REQUEST",
-        "this destination is reached through a connector, which carries CONNECT tunnels only: use https:// or a CONNECT tunnel (HTTPS_PROXY, tollgate forward)",
-      );
-    }
     return {
       upstream: await openViaConnector(parts, first, target, signal, verified.claims, findings),
       tunnel: first,

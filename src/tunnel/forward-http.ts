@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Client } from "undici";
 import { TollgateError } from "../errors/index.js";
@@ -81,11 +82,12 @@ export interface ForwardHttpResult {
 export async function forwardHttp(
   req: IncomingMessage,
   res: ServerResponse,
-  upstream: Socket,
+  upstream: Socket | Duplex,
   absolute: AbsoluteTarget,
   timeoutMs: number,
 ): Promise<ForwardHttpResult> {
-  let socket: Socket | undefined = upstream;
+  // A socket this edge dialled, or a connector's stream (`via`): HTTP/1.1 runs over either.
+  let socket: Socket | Duplex | undefined = upstream;
   const client = new Client(`http://${absolute.target.text}`, {
     connect: (_options, callback) => {
       const handed = socket;
@@ -94,7 +96,7 @@ export async function forwardHttp(
       // answer re-enters its dispatch loop and the request is never written.
       queueMicrotask(() => {
         if (handed === undefined) callback(new Error("the checked connection was already used"), null);
-        else callback(null, handed);
+        else callback(null, handed as Socket);
       });
     },
     pipelining: 1,

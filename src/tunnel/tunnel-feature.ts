@@ -249,8 +249,7 @@ export function createTunnelFeature(
         const result = await forwardHttp(
           req,
           res,
-          // Admission refuses a connector's tunnel for http:// before it opens a stream: this is a socket.
-          admission.upstream as Socket,
+          admission.upstream,
           absolute,
           admission.tunnel.idleTimeoutMs,
         );

@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { PassThrough } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -75,7 +76,7 @@ connectors:
     public_keys: ["${key.publicKey}"]
 tunnels:
   - name: private
-    destinations: ["127.0.0.1:${echo.port}", "127.0.0.1:${outside.port}"]
+    destinations: ["127.0.0.1:${echo.port}", "127.0.0.1:${outside.port}", "127.0.0.1:${upstream.port}"]
     allow: [ci]
     via: dc1
 routes:
@@ -130,6 +131,35 @@ routes:
     });
   });
 
+  it("forward-proxies an http:// URL (absolute form) through the connector, as HTTP_PROXY clients send it", async () => {
+    const token = await harness.mint();
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpRequest(
+        {
+          host: "127.0.0.1",
+          port: Number(new URL(harness.url).port),
+          path: `http://127.0.0.1:${upstream.port}/plain?via=proxy`,
+          headers: { "proxy-authorization": `Bearer ${token}`, host: `127.0.0.1:${upstream.port}` },
+        },
+        (response) => {
+          let body = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => (body += chunk));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        },
+      );
+      request.on("error", reject);
+      request.end();
+    });
+    expect(answer).toEqual({ status: 200, body: "private service saw GET /plain?via=proxy" });
+    const events = await harness.auditEvents();
+    expect(events.filter((event) => event.tunnel === "private").at(-1)).toMatchObject({
+      decision: "allow",
+      connector_pool: "dc1",
+      status: 200,
+    });
+  });
+
   it("twin: a route whose upstream the connector does not allow gets 502, and nothing reaches it", async () => {
     const token = await harness.mint();
     const before = outside.connections();
@@ -175,7 +205,14 @@ routes:
     });
     const carried = await eventually(
       async () =>
-        connectorLog.lines().find((line) => line.event === "connector.stream" && line.decision === "allow"),
+        connectorLog
+          .lines()
+          .find(
+            (line) =>
+              line.event === "connector.stream" &&
+              line.decision === "allow" &&
+              line.destination === `127.0.0.1:${echo.port}`,
+          ),
       (line) => line !== undefined,
     );
     expect(carried).toMatchObject({ destination: `127.0.0.1:${echo.port}` });
