@@ -80,18 +80,28 @@ routes:
     for (const [index, key] of [first, second].entries()) {
       const keyFile = join(dir, `connector-${index}.key`);
       await writeFile(keyFile, key.privateKeyPem, { mode: 0o600 });
-      children.push(
-        await startConnectorProcess([
-          "--edge",
-          harness.url,
-          "--pool",
-          "dc1",
-          "--key",
-          keyFile,
-          "--allow",
-          `127.0.0.1:${upstream.port}`,
-        ]),
-      );
+      if (index === 0) {
+        children.push(
+          await startConnectorProcess([
+            "--edge",
+            harness.url,
+            "--pool",
+            "dc1",
+            "--key",
+            keyFile,
+            "--allow",
+            `127.0.0.1:${upstream.port}`,
+          ]),
+        );
+      } else {
+        // The second one reads the same settings from --config.
+        const configFile = join(dir, "connector.yaml");
+        await writeFile(
+          configFile,
+          `edges: ["${harness.url}"]\npool: dc1\nkey: ${keyFile}\nallow: ["127.0.0.1:${upstream.port}"]\n`,
+        );
+        children.push(await startConnectorProcess(["--config", configFile]));
+      }
     }
     await eventually(
       () => connectorsOf(harness),

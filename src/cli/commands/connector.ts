@@ -1,5 +1,7 @@
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
 import { createLogger, createRedactor } from "../../audit/index.js";
 import { generateConnectorKey, parsePrivateKey, publicKeyOf, startConnector } from "../../connector/index.js";
 import { parseDestinationPattern } from "../../tunnel/index.js";
@@ -36,7 +38,13 @@ export function registerConnector(program: Command, context: CommandContext): vo
       [],
     )
     .option("--ca <file>", "PEM certificates to trust for the edge, beside the system's")
-    .action(async (options: ConnectorOptions) => {
+    .option(
+      "--config <file>",
+      "a YAML file with edges, pool, key, allow and ca (the same as the flags; flags given add to its lists and replace its single values)",
+    )
+    .action(async (flags: ConnectorOptions & { config?: string }) => {
+      const options =
+        flags.config === undefined ? flags : mergeConfig(await readConnectorConfig(flags.config), flags);
       const edges = options.edge.map((text) => edgeUrl(text));
       if (edges.length === 0) throw new UsageError("give at least one --edge https://HOST[:PORT]");
       if (options.pool === undefined) throw new UsageError("give --pool NAME (the edge's connectors[].name)");
@@ -132,6 +140,52 @@ function allowPattern(text: string): DestinationPattern {
   const parsed = parseDestinationPattern(text);
   if (!("pattern" in parsed)) throw new UsageError(`--allow ${text}: ${parsed.problem.message}`);
   return parsed.pattern;
+}
+
+/** `tollgate connector --config FILE`: the flags' values, in YAML. */
+const connectorConfigSchema = z.strictObject({
+  edges: z.array(z.string()).optional(),
+  pool: z.string().optional(),
+  key: z.string().optional(),
+  allow: z.array(z.string()).optional(),
+  ca: z.string().optional(),
+});
+
+async function readConnectorConfig(path: string): Promise<z.output<typeof connectorConfigSchema>> {
+  const text = await readFile(path, "utf8").catch(() => {
+    throw new UsageError(`cannot read the connector configuration ${path}`);
+  });
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch {
+    throw new UsageError(`${path} is not YAML`);
+  }
+  const result = connectorConfigSchema.safeParse(parsed ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new UsageError(
+      `${path}: ${issue?.path.join(".") || "the file"}: ${issue?.message ?? "invalid"} (keys: edges, pool, key, allow, ca)`,
+    );
+  }
+  return result.data;
+}
+
+/** The file's values with the flags on top: lists add up, single values from flags win. */
+function mergeConfig(
+  file: z.output<typeof connectorConfigSchema>,
+  flags: ConnectorOptions,
+): ConnectorOptions {
+  const pool = flags.pool ?? file.pool;
+  const key = flags.key ?? file.key;
+  const ca = flags.ca ?? file.ca;
+  return {
+    edge: [...(file.edges ?? []), ...flags.edge],
+    allow: [...(file.allow ?? []), ...flags.allow],
+    ...(pool === undefined ? {} : { pool }),
+    ...(key === undefined ? {} : { key }),
+    ...(ca === undefined ? {} : { ca }),
+  };
 }
 
 /**
