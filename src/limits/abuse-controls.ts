@@ -136,6 +136,13 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
       blockedUntil.set(clientIp, untilMs);
     };
     return {
+      blocked(clientIp) {
+        if (blockedUntil.size === 0) return false;
+        const until = blockedUntil.get(clientIp);
+        if (until === undefined || until <= clock()) return false;
+        publishLimitDecision("auth_failures", id, "connection_refused");
+        return true;
+      },
       refusal(clientIp) {
         if (blockedUntil.size === 0) return undefined;
         const until = blockedUntil.get(clientIp);
@@ -149,6 +156,9 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
         return limited(
           `more than ${spec.max} failed token checks from this address per ${spec.perSeconds}s`,
           { id, quota: spec.max, windowSeconds: spec.perSeconds, remaining: 0, resetMs: waitMs },
+          // The connection is closed after the answer: a new one from a blocked address is refused
+          // before any HTTP (create-gateway.ts), where a kept-alive one would cost a request each time.
+          { connection: "close" },
         );
       },
       failed(clientIp) {
@@ -271,9 +281,14 @@ function withBurst(main: Counter, burst: Counter): Counter {
 function limited(
   detail: string,
   state: { id: string; quota: number; windowSeconds: number; remaining: number; resetMs: number },
+  extraHeaders: Record<string, string> = {},
 ): TollgateError {
   return new TollgateError("TG_RATE_LIMITED", detail, {
-    headers: { "retry-after": String(retryAfterSeconds(state.resetMs)), ...rateLimitHeaders(state) },
+    headers: {
+      "retry-after": String(retryAfterSeconds(state.resetMs)),
+      ...rateLimitHeaders(state),
+      ...extraHeaders,
+    },
   });
 }
 

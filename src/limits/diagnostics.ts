@@ -15,7 +15,8 @@ export type LimitControl = "rate_limit" | "single_use" | "auth_failures";
 /**
  * What it decided. Rate limits: `allowed`, `limited`. Single use: `first_use`, `replayed`, `jti_missing`.
  * Failed-authentication throttle: `counted` (a failure within the limit), `limit_reached` (the failure
- * that blocked the address), `limited` (a request refused while blocked). Any: `store_error_allowed`,
+ * that blocked the address), `limited` (a request refused while blocked), `connection_refused` (a new
+ * connection from a blocked address closed before any HTTP). Any: `store_error_allowed`,
  * `store_error_denied` (the store could not answer; what `on_store_error` chose).
  */
 export type LimitOutcome =
@@ -26,6 +27,7 @@ export type LimitOutcome =
   | "jti_missing"
   | "counted"
   | "limit_reached"
+  | "connection_refused"
   | "store_error_allowed"
   | "store_error_denied";
 

@@ -51,6 +51,11 @@ export interface AuthFailureThrottle {
    * `undefined`. Synchronous and cheap (a `Map` lookup): it runs before every token check.
    */
   refusal(clientIp: string): TollgateError | undefined;
+  /**
+   * Whether this address is blocked now, without building an answer: for refusing a new connection
+   * from it before any HTTP is parsed.
+   */
+  blocked(clientIp: string): boolean;
   /** Counts one failed token check from this address (in the background: the answer does not wait). */
   failed(clientIp: string): void;
 }

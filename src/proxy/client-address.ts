@@ -25,7 +25,12 @@ export function clientAddress(req: IncomingMessage, trustProxy: boolean): string
 
 /** The address of the socket's peer (the client, or the load balancer in front of tollgate). */
 export function peerAddress(req: IncomingMessage): string {
-  return unmapIPv4(req.socket.remoteAddress ?? "");
+  return socketAddress(req.socket);
+}
+
+/** A socket's peer address as audit lines write it (IPv4-mapped IPv6 as plain IPv4). */
+export function socketAddress(socket: { readonly remoteAddress?: string | undefined }): string {
+  return unmapIPv4(socket.remoteAddress ?? "");
 }
 
 function unmapIPv4(address: string): string {

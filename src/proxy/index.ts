@@ -1,4 +1,4 @@
-export { clientAddress, peerAddress } from "./client-address.js";
+export { clientAddress, peerAddress, socketAddress } from "./client-address.js";
 export {
   createUpstreamForwarder,
   type ForwardContext,

@@ -13,7 +13,7 @@ import type { Metrics } from "../metrics/metrics.js";
 import type { ConnectorPools } from "../pipeline/connectors.js";
 import { sendError } from "../pipeline/send-error.js";
 import { sendJson } from "../pipeline/send-json.js";
-import { clientAddress, createUpstreamForwarder } from "../proxy/index.js";
+import { clientAddress, createUpstreamForwarder, socketAddress } from "../proxy/index.js";
 import type { GatewayLifecycle } from "./gateway-lifecycle.js";
 import { listenOn } from "./listen-on.js";
 import { createRoutePipeline } from "./route-pipeline.js";
@@ -142,6 +142,15 @@ export function createGateway(options: GatewayOptions): Gateway {
       socket.once("close", () => tcpConnections.delete(socket));
     });
   }
+  // An address blocked by listen.auth_failures is refused at the connection, before any HTTP is parsed:
+  // a flood's 429s would still cost the gateway a request's worth of work each (bench/README.md,
+  // "Abuse controls"). Only where the socket's peer is the client: behind a load balancer
+  // (trust_proxy) the peer is the balancer, and the throttle answers per request instead.
+  server.on("connection", (socket: Socket) => {
+    const { config, controls } = lifecycle.active;
+    if (config.server.trustProxy || controls.authFailures === undefined) return;
+    if (controls.authFailures.blocked(socketAddress(socket))) socket.destroy();
+  });
   // Expect: 100-continue is answered by the pipeline once it admits the request, not by Node up front.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
     awaitContinue(res);

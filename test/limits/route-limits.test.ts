@@ -1,4 +1,4 @@
-import { request as httpRequest } from "node:http";
+import { Agent, type AgentOptions, request as httpRequest } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
@@ -13,6 +13,32 @@ interface Answer {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   json: { error?: { code?: string } };
+}
+
+/** One request on `agent`'s connection (kept alive between calls). */
+function sendWith(url: string, token: string, agent: Agent): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { headers: { "gateway-authorization": `Bearer ${token}` }, agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          let json: Answer["json"] = {};
+          try {
+            json = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Answer["json"];
+          } catch {
+            // An upstream's plain-text answer.
+          }
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, json });
+        });
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 /** One request from `localAddress` (loopback addresses other than 127.0.0.1 are other clients). */
@@ -269,17 +295,26 @@ ${devIssuerYaml(issuerUrl)}${policiesYaml}routes:
     await upstream?.close();
   });
 
-  it("after `max` failed token checks from an address, every request from it is 429 before any token work", async () => {
+  it("after `max` failed token checks from an address: 429 on its open connection (then closed), and new connections refused before any HTTP", async () => {
     const valid = await harness.mint();
     const forged = `${valid.slice(0, -8)}AAAAAAAA`; // a signature that does not verify
-    expect(await statuses(`${harness.url}/open/x`, forged, 2, "127.0.0.9")).toEqual([401, 401]);
-    expect(await statuses(`${harness.url}/open/x`, "junk.junk.junk", 1, "127.0.0.9")).toEqual([401]);
-    // The third failure reached the limit: now even a valid token from that address is refused unread.
-    const refused = await send(`${harness.url}/open/x`, valid, "127.0.0.9");
-    expect(refused.status).toBe(429);
-    expect(refused.json.error?.code).toBe("TG_RATE_LIMITED");
-    expect(refused.headers["ratelimit-policy"]).toBe('"listen.auth_failures";q=3;w=60');
-    expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+    // One kept-alive connection from 127.0.0.9, as a client that keeps sending would use.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress: "127.0.0.9" } as AgentOptions);
+    try {
+      const onConnection = (token: string) => sendWith(`${harness.url}/open/x`, token, agent);
+      expect((await onConnection(forged)).status).toBe(401);
+      expect((await onConnection(forged)).status).toBe(401);
+      expect((await onConnection("junk.junk.junk")).status).toBe(401);
+      // The third failure reached the limit: even a valid token is refused, before it is read.
+      const refused = await onConnection(valid);
+      expect(refused.status).toBe(429);
+      expect(refused.json.error?.code).toBe("TG_RATE_LIMITED");
+      expect(refused.headers["ratelimit-policy"]).toBe('"listen.auth_failures";q=3;w=60');
+      expect(Number(refused.headers["retry-after"])).toBeGreaterThanOrEqual(1);
+      expect(refused.headers.connection).toBe("close");
+    } finally {
+      agent.destroy();
+    }
     const events = await harness.auditEvents();
     expect(lastWhole(events)).toMatchObject({
       event: "auth.denied",
@@ -289,6 +324,10 @@ ${devIssuerYaml(issuerUrl)}${policiesYaml}routes:
     });
     // No token work: the refused request's token was not even hashed.
     expect(lastWhole(events)?.token_sha256).toBeUndefined();
+    // A new connection from the blocked address is closed before any HTTP is read.
+    await expect(send(`${harness.url}/open/x`, valid, "127.0.0.9")).rejects.toThrow();
+    const metrics = await fetch(`${harness.url}/metrics`).then((res) => res.text());
+    expect(metrics).toMatch(/outcome="connection_refused"\} [1-9]/);
   });
 
   it("twin: a valid client at another address is served, and missing tokens do not count", async () => {

@@ -87,17 +87,20 @@ tunnels:
     for (let index = 0; index < 4; index++) expect(await open(`127.0.0.1:${otherEcho.port}`, busy)).toBe(200);
   });
 
-  it("throttles an address whose proxy credentials keep failing: 407 until `max`, then 429 even with a valid token", async () => {
+  it("throttles an address whose proxy credentials keep failing: 407 until `max`, then its connections are refused, even with a valid token", async () => {
     const valid = await harness.mint({ repository_id: "504" });
     const forged = `${valid.slice(0, -8)}AAAAAAAA`;
     const target = `127.0.0.1:${otherEcho.port}`;
     expect((await rawConnect(port, target, { "proxy-authorization": `Bearer ${forged}` })).status).toBe(407);
     expect((await rawConnect(port, target, { "proxy-authorization": `Bearer ${forged}` })).status).toBe(407);
-    const refused = await rawConnect(port, target, { "proxy-authorization": `Bearer ${valid}` });
-    expect(refused.status).toBe(429);
-    expect(refused.headers["ratelimit-policy"]).toBe('"listen.auth_failures";q=2;w=60');
+    // Each CONNECT is its own connection; from a blocked address it is closed before the CONNECT is read.
+    await expect(rawConnect(port, target, { "proxy-authorization": `Bearer ${valid}` })).rejects.toThrow(
+      /closed before a response/,
+    );
+    // (This test's client is 127.0.0.1, now blocked: the metric is read in route-limits.test.ts.)
+    // The failures themselves are audited with the token's own code.
     const events = await harness.auditEvents();
-    expect(lastWhole(events)).toMatchObject({ reason: "TG_RATE_LIMITED", limit: "listen.auth_failures" });
+    expect(events.some((event) => event.reason === "TG_TOKEN_SIGNATURE_INVALID")).toBe(true);
   });
 });
 
