@@ -6,12 +6,11 @@ import { PassThrough } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateConnectorKey, parsePrivateKey, startConnector } from "../../src/connector/index.js";
-import { parseDestinationPattern } from "../../src/tunnel/index.js";
-import type { DestinationPattern } from "../../src/tunnel/types.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { cliPath, repositoryRoot } from "../helpers/run-cli.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
 import { eventually } from "../tunnel/helpers.js";
+import { patterns } from "./helpers.js";
 
 /**
  * Two connectors in one pool, real `tollgate connector` processes: new streams go to the one with fewer,
@@ -213,11 +212,3 @@ routes:
     }
   });
 });
-
-function patterns(...texts: string[]): DestinationPattern[] {
-  return texts.map((text) => {
-    const parsed = parseDestinationPattern(text);
-    if (!("pattern" in parsed)) throw new Error(`bad pattern ${text}`);
-    return parsed.pattern;
-  });
-}

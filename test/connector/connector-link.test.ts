@@ -8,8 +8,6 @@ import {
   type RunningConnector,
   startConnector,
 } from "../../src/connector/index.js";
-import { parseDestinationPattern } from "../../src/tunnel/index.js";
-import type { DestinationPattern } from "../../src/tunnel/types.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
 import {
@@ -20,20 +18,13 @@ import {
   rawConnect,
   startEchoServer,
 } from "../tunnel/helpers.js";
+import { patterns } from "./helpers.js";
 
 /**
  * The outbound-only link on loopback, one process: an edge gateway with a connector pool and a `via`
  * tunnel, a connector that dials it, and an echo server only the connector is told to reach. (That the
  * edge has no path of its own to the service is proved in a network namespace: connector-netns.test.ts.)
  */
-
-function patterns(...texts: string[]): DestinationPattern[] {
-  return texts.map((text) => {
-    const parsed = parseDestinationPattern(text);
-    if (!("pattern" in parsed)) throw new Error(`bad pattern ${text}`);
-    return parsed.pattern;
-  });
-}
 
 function capturedLogger(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
   const chunks: Buffer[] = [];

@@ -10,24 +10,15 @@ import {
   type RunningConnector,
   startConnector,
 } from "../../src/connector/index.js";
-import { parseDestinationPattern } from "../../src/tunnel/index.js";
-import type { DestinationPattern } from "../../src/tunnel/types.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import { type EchoServer, eventually, startEchoServer } from "../tunnel/helpers.js";
+import { patterns } from "./helpers.js";
 
 /**
  * The link over TLS, with the edge terminating it (`listen.tls`): the connector trusts the edge's
  * certificate through `ca`, and its signature is bound to the TLS session (RFC 5705 keying material).
  */
-
-function patterns(...texts: string[]): DestinationPattern[] {
-  return texts.map((text) => {
-    const parsed = parseDestinationPattern(text);
-    if (!("pattern" in parsed)) throw new Error(`bad pattern ${text}`);
-    return parsed.pattern;
-  });
-}
 
 const silent = pino(new PassThrough());
 
