@@ -142,7 +142,6 @@ function createConnectorFeature(
       pool: pool.name,
       keyId: keyId(publicKey),
       publicKey,
-      address: context.clientIp,
       session,
       active: 0,
     };

@@ -85,7 +85,12 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
   // One limiter per limit and its settings, kept as long as the store: in memory the counts live in the
   // limiter object itself, so rebuilding it on every reload would forget them.
   const limiters = new Map<string, Counter>();
+  // Per request the limiter is found by the compiled spec object (one lookup, no string built); the
+  // signature map is asked only once per spec, so a reload's new but equal spec finds the old counts.
+  const bySpec = new WeakMap<RateLimitSpec, Counter>();
   const limiterFor = (spec: RateLimitSpec): Counter => {
+    const known = bySpec.get(spec);
+    if (known !== undefined) return known;
     const signature = `${spec.id}|${spec.requests}|${spec.perSeconds}|${spec.burst}`;
     let limiter = limiters.get(signature);
     if (limiter === undefined) {
@@ -108,6 +113,7 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
             );
       limiters.set(signature, limiter);
     }
+    bySpec.set(spec, limiter);
     return limiter;
   };
 

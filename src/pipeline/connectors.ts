@@ -13,8 +13,6 @@ export interface ConnectorSession {
   readonly keyId: string;
   /** The full public key as configured, to close the session when a reload removes the key. */
   readonly publicKey: string;
-  /** The connector's address as the edge saw it. */
-  readonly address: string;
   readonly session: ClientHttp2Session;
   /** Streams open now: new streams go to the session with the fewest. */
   active: number;

@@ -1,10 +1,7 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { tunnelQueueLimit } from "./read-relay.js";
-import type { SplicedTunnel, SpliceOptions, TunnelCloseReason } from "./splice.js";
-
-/** How long a closing tunnel waits for both peers to finish before it destroys them. */
-const closeGraceMs = 2_000;
+import { type SplicedTunnel, type SpliceOptions, superviseTunnel } from "./splice.js";
 
 /**
  * Joins a client socket to a stream that is not a socket — an HTTP/2 CONNECT stream through a connector
@@ -13,11 +10,8 @@ const closeGraceMs = 2_000;
  * which Node refreshes on every read from and write to it, so it sees both directions.
  */
 export function spliceStream(client: Socket, upstream: Duplex, options: SpliceOptions): SplicedTunnel {
-  let reason: TunnelCloseReason | undefined;
   let bytesIn = 0;
   let bytesOut = 0;
-  let closedCount = 0;
-  let graceTimer: NodeJS.Timeout | undefined;
   client.setNoDelay(true);
 
   const forward = (from: Duplex, to: Duplex, count: (bytes: number) => void) => {
@@ -39,42 +33,6 @@ export function spliceStream(client: Socket, upstream: Duplex, options: SpliceOp
   // The server paused the client socket while the CONNECT was decided; a listener alone does not resume it.
   client.resume();
   upstream.resume();
-
-  const lifetime = setTimeout(() => close("max-lifetime"), options.maxLifetimeMs);
-  lifetime.unref();
-  client.setTimeout(options.idleTimeoutMs, () => close("idle-timeout"));
-
-  const onClosed = () => {
-    closedCount += 1;
-    if (closedCount < 2) return;
-    clearTimeout(lifetime);
-    if (graceTimer !== undefined) clearTimeout(graceTimer);
-    options.onClose({ bytesIn, bytesOut, reason: reason ?? "closed" });
-  };
-  client.once("close", onClosed);
-  upstream.once("close", onClosed);
-  client.on("error", () => {
-    reason ??= "client-reset";
-    upstream.destroy();
-  });
-  upstream.on("error", () => {
-    reason ??= "destination-reset";
-    client.destroy();
-  });
-  client.once("close", () => upstream.end());
-  upstream.once("close", () => client.end());
-
-  function close(why: TunnelCloseReason): void {
-    if (reason !== undefined && graceTimer !== undefined) return;
-    reason ??= why;
-    client.end();
-    upstream.end();
-    graceTimer = setTimeout(() => {
-      client.destroy();
-      upstream.destroy();
-    }, closeGraceMs);
-    graceTimer.unref();
-  }
-
-  return { close };
+  // A stream has no socket counters: the bytes are counted above.
+  return superviseTunnel(client, upstream, options, client, () => ({ bytesIn, bytesOut }));
 }

@@ -1,4 +1,5 @@
 import type { Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { systemDial } from "./dial.js";
 import { type ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 
@@ -58,10 +59,6 @@ const closeGraceMs = 2_000;
  * (Node refreshes it on every read from and write to that socket, so it sees both directions).
  */
 export function spliceSockets(client: Socket, upstream: Socket, options: SpliceOptions): SplicedTunnel {
-  let reason: TunnelCloseReason | undefined;
-  let closedCount = 0;
-  let graceTimer: NodeJS.Timeout | undefined;
-
   client.setNoDelay(true);
   upstream.setNoDelay(true);
   client.setTimeout(0);
@@ -94,20 +91,39 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     upstream.on("end", () => client.end());
     relay.start(client, upstream);
   }
+  return superviseTunnel(client, upstream, options, upstream, () => ({
+    bytesIn: upstream.bytesWritten,
+    bytesOut: upstream.bytesRead,
+  }));
+}
+
+/**
+ * What every tunnel does once its bytes flow, whatever carries them: the maximum lifetime, the idle limit
+ * (on `idleTimer`'s socket timer, which Node refreshes on every read from and write to it, so it sees
+ * both directions), a reset on one side ending the other, a close passed on, a graceful close that
+ * destroys what is still open after a grace, and `onClose` once both sides are closed, with the counts.
+ * Shared by {@link spliceSockets} and `spliceStream` (a connector's HTTP/2 stream).
+ */
+export function superviseTunnel(
+  client: Socket,
+  upstream: Duplex,
+  options: SpliceOptions,
+  idleTimer: Socket,
+  counts: () => { bytesIn: number; bytesOut: number },
+): SplicedTunnel {
+  let reason: TunnelCloseReason | undefined;
+  let closedCount = 0;
+  let graceTimer: NodeJS.Timeout | undefined;
   const lifetime = setTimeout(() => close("max-lifetime"), options.maxLifetimeMs);
   lifetime.unref();
-  upstream.setTimeout(options.idleTimeoutMs, () => close("idle-timeout"));
+  idleTimer.setTimeout(options.idleTimeoutMs, () => close("idle-timeout"));
 
   const onClosed = () => {
     closedCount += 1;
     if (closedCount < 2) return;
     clearTimeout(lifetime);
     if (graceTimer !== undefined) clearTimeout(graceTimer);
-    options.onClose({
-      bytesIn: upstream.bytesWritten,
-      bytesOut: upstream.bytesRead,
-      reason: reason ?? "closed",
-    });
+    options.onClose({ ...counts(), reason: reason ?? "closed" });
   };
   client.once("close", onClosed);
   upstream.once("close", onClosed);
