@@ -73,7 +73,13 @@ export function registerConnector(program: Command, context: CommandContext): vo
           : await readFile(options.ca, "utf8").catch(() => {
               throw new UsageError(`cannot read the CA file ${options.ca}`);
             });
-      const logger = createLogger({ redactor: createRedactor(), level: context.env.LOG_LEVEL });
+      // A password in HTTPS_PROXY / HTTP_PROXY is a credential: no log line may carry it.
+      const redactor = createRedactor();
+      for (const edge of edges) {
+        const password = egressProxy(edge, context.env)?.password;
+        if (password !== undefined && password !== "") redactor.register(decodeURIComponent(password));
+      }
+      const logger = createLogger({ redactor, level: context.env.LOG_LEVEL });
       logger.info(
         {
           component: "connector",
