@@ -3,6 +3,7 @@ export const auditEventNames = [
   "gateway.request",
   "tunnel.open",
   "tunnel.close",
+  "websocket.close",
   "runner.registration_token",
   "runner.remove_token",
   "runner.jitconfig",
@@ -10,6 +11,7 @@ export const auditEventNames = [
   "auth.whoami",
   "connector.connect",
   "connector.disconnect",
+  "connection.refused",
 ] as const;
 
 export type AuditEventName = (typeof auditEventNames)[number];

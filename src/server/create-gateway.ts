@@ -149,7 +149,18 @@ export function createGateway(options: GatewayOptions): Gateway {
   server.on("connection", (socket: Socket) => {
     const { config, controls } = lifecycle.active;
     if (config.server.trustProxy || controls.authFailures === undefined) return;
-    if (controls.authFailures.blocked(socketAddress(socket))) socket.destroy();
+    const address = socketAddress(socket);
+    if (!controls.authFailures.blocked(address)) return;
+    socket.destroy();
+    // Audited like any denial: a flood's refusals fold into one counted line per address and window.
+    auditLog.emit({
+      event: "connection.refused",
+      request_id: randomUUID(),
+      decision: "deny",
+      reason: "TG_RATE_LIMITED",
+      client_ip: address,
+      limit: "listen.auth_failures",
+    });
   });
   // Expect: 100-continue is answered by the pipeline once it admits the request, not by Node up front.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {

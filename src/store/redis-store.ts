@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { RateLimiterRedis } from "rate-limiter-flexible";
+import { coalescingCounter } from "./coalescing-counter.js";
 import type { StateStore } from "./types.js";
 
 /** Options of {@link createRedisStore}. */
@@ -45,6 +46,9 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
     // The password and the values never go to a log: ioredis' friendly stacks and reconnect details stay off.
     showFriendlyErrorStack: false,
     lazyConnect: false,
+    // Commands issued in one event-loop turn (rate limits of several keys, single-use marks, the broker's
+    // cache) leave in one write, and their answers come back in one read.
+    enableAutoPipelining: true,
   });
   let lastReportMs = Number.NEGATIVE_INFINITY;
   const report = (what: string, code: string) => {
@@ -123,16 +127,23 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
         keyPrefix,
         points,
         duration: durationSeconds,
+        // A key that has used its points is refused from memory until its window ends (the window's end
+        // comes from Redis), so a caller hammering past its limit costs no more Redis calls.
+        inMemoryBlockOnConsumed: points,
       });
-      return {
-        // While Redis is known to be down, fail at once (the caller applies its on_store_error) instead of
-        // queueing behind a reconnect, as the other calls here do. Not the limiter's own
-        // `rejectIfRedisNotReady`: that also fails every call made while the first connection is opening.
-        consume(key) {
-          if (unavailable("count")) return Promise.reject(new Error("redis not connected"));
-          return limiter.consume(key);
+      // Requests for one key within one event-loop turn are counted with one call (coalescing-counter.ts).
+      return coalescingCounter(
+        {
+          // While Redis is known to be down, fail at once (the caller applies its on_store_error) instead
+          // of queueing behind a reconnect, as the other calls here do. Not the limiter's own
+          // `rejectIfRedisNotReady`: that also fails every call made while the first connection is opening.
+          consume(key, count) {
+            if (unavailable("count")) return Promise.reject(new Error("redis not connected"));
+            return limiter.consume(key, count);
+          },
         },
-      };
+        points,
+      );
     },
     async close() {
       try {

@@ -324,10 +324,22 @@ ${devIssuerYaml(issuerUrl)}${policiesYaml}routes:
     });
     // No token work: the refused request's token was not even hashed.
     expect(lastWhole(events)?.token_sha256).toBeUndefined();
-    // A new connection from the blocked address is closed before any HTTP is read.
-    await expect(send(`${harness.url}/open/x`, valid, "127.0.0.9")).rejects.toThrow();
+    // A new connection from the blocked address is closed before any HTTP is read …
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(send(`${harness.url}/open/x`, valid, "127.0.0.9")).rejects.toThrow();
+    }
     const metrics = await fetch(`${harness.url}/metrics`).then((res) => res.text());
     expect(metrics).toMatch(/outcome="connection_refused"\} [1-9]/);
+    // … and audited as a denial: the first refusal whole, the others folded into its window's line.
+    const refusals = (await harness.auditEvents()).filter((event) => event.event === "connection.refused");
+    expect(refusals.filter((event) => event.repeated === undefined)).toEqual([
+      expect.objectContaining({
+        decision: "deny",
+        reason: "TG_RATE_LIMITED",
+        limit: "listen.auth_failures",
+        client_ip: "127.0.0.9",
+      }),
+    ]);
   });
 
   it("twin: a valid client at another address is served, and missing tokens do not count", async () => {

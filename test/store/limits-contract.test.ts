@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import pino from "pino";
 import { RateLimiterRes } from "rate-limiter-flexible";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -92,6 +93,55 @@ describe("redis store: one count for every instance", () => {
       const added = await Promise.all([first.addOnce(key, 60_000), second.addOnce(key, 60_000)]);
       expect(added.sort()).toEqual(["added", "exists"]);
     } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+
+  it("batched in one turn and spread over two instances and several turns, a limit admits exactly its points; past them no Redis call is made", async () => {
+    const first = openRedisStore();
+    const second = openRedisStore();
+    const probe = new Redis(redis.url);
+    try {
+      const prefix = `rl:batched:${Math.random()}`;
+      const counters = [first, second].map((store) =>
+        store.createCounter({ keyPrefix: prefix, points: 25, durationSeconds: 60 }),
+      );
+      let allowed = 0;
+      // Four turns of 12 requests on each instance (coalesced to one call per instance and turn).
+      for (let turn = 0; turn < 4; turn++) {
+        const outcomes = await Promise.all(
+          Array.from({ length: 24 }, (_, index) =>
+            counters[index % 2]!.consume("repo").then(
+              () => true,
+              (rejection: unknown) => {
+                expect(rejection).toBeInstanceOf(RateLimiterRes);
+                return false;
+              },
+            ),
+          ),
+        );
+        allowed += outcomes.filter(Boolean).length;
+      }
+      expect(allowed).toBe(25);
+      // Both instances have seen the key over its limit: they refuse it from memory, without Redis.
+      const scriptCalls = async () => {
+        const stats = await probe.info("commandstats");
+        return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce(
+          (sum, match) => sum + Number(match[1]),
+          0,
+        );
+      };
+      const before = await scriptCalls();
+      const later = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, index) => counters[index % 2]!.consume("repo")),
+      );
+      expect(later.every((result) => result.status === "rejected")).toBe(true);
+      expect(await scriptCalls()).toBe(before);
+      // Twin: another key still reaches Redis (one call for its turn's batch on each instance).
+      await Promise.all(Array.from({ length: 6 }, (_, index) => counters[index % 2]!.consume("other")));
+      expect(await scriptCalls()).toBe(before + 2);
+    } finally {
+      probe.disconnect();
       await Promise.all([first.close(), second.close()]);
     }
   });
