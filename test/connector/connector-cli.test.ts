@@ -117,6 +117,6 @@ describe("tollgate connector: mistakes are caught before anything is dialled", (
     await writeFile(typo, "edge: [https://edge.example.com]\n");
     const refused = await run(["connector", "--config", typo]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("keys: edges, pool, key, allow, ca");
+    expect(refused.stderr).toContain("keys: edges, pool, key, token_file, allow, ca");
   });
 });
