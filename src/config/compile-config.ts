@@ -120,7 +120,7 @@ export function compileValidated(
   );
   const compiledBroker = checkBroker(raw, clean, access, findings, warnings, env, issuers.length);
   checkStore(raw, clean, findings);
-  const connectorAccess = checkConnectors(raw, clean, access, findings);
+  checkConnectors(raw, clean, findings);
   checkLimits(raw, clean, findings, warnings);
   const listen = listenWithEnv(raw, env, findings);
 
@@ -150,9 +150,7 @@ export function compileValidated(
     routes: routes.map((route) => route()),
     compiledTunnels: listOf(raw.tunnels).map((tunnel, index) => compileTunnel(tunnel, tunnelAccess[index]!)),
     ...(compiledBroker === undefined ? {} : { compiledBroker }),
-    connectors: listOf(raw.connectors).map((pool, index) =>
-      compileConnectorPool(pool, connectorAccess[index]),
-    ),
+    connectors: listOf(raw.connectors).map((pool) => compileConnectorPool(pool)),
     audit: {
       sink: raw.audit?.sink ?? configDefaults.auditSink,
       flushIntervalMs: durationOr(raw.audit?.flush_interval, auditDefaults.flushIntervalMs),
@@ -450,31 +448,9 @@ function checkStore(raw: RawConfig, clean: Clean, findings: Finding[]): void {
   }
 }
 
-/**
- * Pool names are unique, every `via` names a pool, and every pool admits connectors somehow: by a key
- * (`public_keys`) or by an OIDC token its policies allow (`allow`). Returns each pool's token access
- * (undefined for a pool without `allow`).
- */
-function checkConnectors(
-  raw: RawConfig,
-  clean: Clean,
-  access: CheckAccess,
-  findings: Finding[],
-): (AccessRule | undefined)[] {
+/** Pool names are unique, and every `via` names a pool. */
+function checkConnectors(raw: RawConfig, clean: Clean, findings: Finding[]): void {
   checkUniqueNames(raw.connectors, ["connectors"], "connector pool", clean, findings);
-  const tokenAccess = listOf(raw.connectors).map((pool, index) => {
-    if (!isPlainObject(pool)) return undefined;
-    if (pool.public_keys === undefined && pool.allow === undefined && clean(["connectors", index])) {
-      findings.push({
-        path: ["connectors", index],
-        message: `connector pool "${pool.name}" admits no connector: it has neither public_keys nor allow`,
-        fix: "list the connectors' keys under public_keys (tollgate connector keygen), or the policies their OIDC tokens must meet under allow",
-      });
-    }
-    return pool.allow === undefined && pool.deny === undefined
-      ? undefined
-      : access(["connectors", index], pool, "connector pool");
-  });
   const pools = listOf(raw.connectors).flatMap((pool) => (isPlainObject(pool) ? [pool.name] : []));
   const check = (section: "routes" | "tunnels", index: number, via: string | undefined) => {
     if (via === undefined || !clean([section, index, "via"]) || pools.includes(via)) return;
@@ -491,7 +467,6 @@ function checkConnectors(
   listOf(raw.tunnels).forEach((tunnel, index) => {
     if (isPlainObject(tunnel)) check("tunnels", index, tunnel.via);
   });
-  return tokenAccess;
 }
 
 /**
@@ -519,6 +494,12 @@ function checkLimits(raw: RawConfig, clean: Clean, findings: Finding[], warnings
       limited.push({
         path: ["tunnels", index, "rate_limit"],
         key: tunnel.rate_limit.key,
+        allow: tunnel.allow,
+      });
+    if (isPlainObject(tunnel) && tunnel.concurrency !== undefined)
+      limited.push({
+        path: ["tunnels", index, "concurrency"],
+        key: tunnel.concurrency.key,
         allow: tunnel.allow,
       });
   });
@@ -638,15 +619,10 @@ function startsWith(path: PathSegments, prefix: PathSegments): boolean {
   return prefix.length <= path.length && prefix.every((segment, index) => path[index] === segment);
 }
 
-/** Names listed in the `allow` (or `deny`) lists of routes, tunnels, broker grants and connector pools. */
+/** Names listed in the `allow` (or `deny`) lists of routes, tunnels and broker grants. */
 function referencedPolicies(raw: RawConfig, list: "allow" | "deny"): Set<string> {
   const grants = isPlainObject(raw.broker) ? listOf(raw.broker.grants) : [];
-  const rules: unknown[] = [
-    ...listOf(raw.routes),
-    ...listOf(raw.tunnels),
-    ...grants,
-    ...listOf(raw.connectors),
-  ];
+  const rules: unknown[] = [...listOf(raw.routes), ...listOf(raw.tunnels), ...grants];
   const names = new Set<string>();
   for (const rule of rules) {
     const entries = isPlainObject(rule) ? rule[list] : undefined;

@@ -4,12 +4,14 @@ import { TollgateError } from "../errors/index.js";
 import type { Clock } from "../lib/clock.js";
 import { sha256Hex } from "../lib/sha256.js";
 import type { VerifiedToken } from "../oidc/types.js";
-import type { Counter, StateStore } from "../store/types.js";
+import type { Counter, Slots, StateStore } from "../store/types.js";
 import { type LimitControl, type LimitOutcome, publishLimitDecision } from "./diagnostics.js";
 import { rateLimitHeaders, retryAfterSeconds } from "./limit-headers.js";
 import type {
   AuthFailureSpec,
   AuthFailureThrottle,
+  ConcurrencySpec,
+  HeldSlot,
   OnStoreError,
   RateLimitSpec,
   SingleUseSpec,
@@ -34,6 +36,16 @@ export interface AbuseControls {
     claims: Readonly<Record<string, unknown>> | undefined,
     clientIp: string,
   ): Promise<TollgateError | undefined>;
+  /**
+   * Takes one of the key's `spec.max` slots (a tunnel about to open): the slot, to release when the
+   * tunnel closes, or the refusal when all are held. A store failure with `allow` gives a slot that
+   * holds nothing.
+   */
+  holdSlot(
+    spec: ConcurrencySpec,
+    claims: Readonly<Record<string, unknown>> | undefined,
+    clientIp: string,
+  ): Promise<HeldSlot | TollgateError>;
   /** Marks the verified token used (by `iss` and `jti`); the refusal if it was used before. */
   useOnce(spec: SingleUseSpec, verified: VerifiedToken): Promise<TollgateError | undefined>;
   /** The failed-authentication throttle, when `listen.auth_failures` is set. */
@@ -115,6 +127,18 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
     }
     bySpec.set(spec, limiter);
     return limiter;
+  };
+
+  // As limiters: one slot set per limit and its settings, for as long as the store.
+  const slotSets = new Map<string, Slots>();
+  const slotsFor = (spec: ConcurrencySpec): Slots => {
+    const signature = `${spec.id}|${spec.max}`;
+    let slots = slotSets.get(signature);
+    if (slots === undefined) {
+      slots = store.createSlots({ keyPrefix: `cc:${spec.id}`, max: spec.max });
+      slotSets.set(signature, slots);
+    }
+    return slots;
   };
 
   const authFailures = options.authFailures === undefined ? undefined : createThrottle(options.authFailures);
@@ -229,6 +253,33 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
       }
     },
 
+    async holdSlot(spec, claims, clientIp) {
+      const keyValue = spec.key.kind === "client_ip" ? clientIp : claimKey(claims?.[spec.key.claim]);
+      try {
+        const slot = await slotsFor(spec).acquire(storeKey(keyValue));
+        if (slot !== undefined) {
+          publishLimitDecision("concurrency", spec.id, "allowed");
+          return slot;
+        }
+        publishLimitDecision("concurrency", spec.id, "limited");
+        const keyName = spec.key.kind === "client_ip" ? "client_ip" : spec.key.claim;
+        // No Retry-After: a slot frees when a tunnel closes, which no one can tell in advance.
+        return new TollgateError(
+          "TG_RATE_LIMITED",
+          `${spec.id}: ${spec.max} tunnels already open for this ${keyName}`,
+        );
+      } catch (error) {
+        publishLimitDecision("concurrency", spec.id, storeErrorOutcome(spec.onStoreError));
+        storeTrouble("concurrency", spec.onStoreError, error);
+        return spec.onStoreError === "allow"
+          ? noSlot
+          : new TollgateError(
+              "TG_STORE_UNAVAILABLE",
+              `${spec.id}: the shared store could not count open tunnels`,
+            );
+      }
+    },
+
     async useOnce(spec, verified) {
       const jti = verified.claims.jti;
       if (typeof jti !== "string" || jti === "") {
@@ -257,6 +308,9 @@ export function createAbuseControls(options: AbuseControlOptions): AbuseControls
     },
   };
 }
+
+/** What a tunnel holds when the store could not count it and `on_store_error: allow` let it open. */
+const noSlot: HeldSlot = Object.freeze({ release() {} });
 
 /**
  * A counter with a second allowance (rate-limiter-flexible's "bursty" pattern): a request the window has

@@ -1,6 +1,12 @@
 import { parseDuration } from "../lib/duration.js";
-import type { RawAuthFailures, RawRateLimit, RawSingleUse } from "./limits-schema.js";
-import type { AuthFailureSpec, RateLimitSpec, SingleUseSpec } from "./types.js";
+import type { RawAuthFailures, RawConcurrency, RawRateLimit, RawSingleUse } from "./limits-schema.js";
+import type {
+  AuthFailureSpec,
+  ConcurrencySpec,
+  RateLimitKey,
+  RateLimitSpec,
+  SingleUseSpec,
+} from "./types.js";
 
 /** The `key` that counts per client address rather than per claim. */
 export const clientIpKey = "client_ip";
@@ -53,9 +59,29 @@ export function compileRateLimit(raw: RawRateLimit, id: string): RateLimitSpec {
     requests: raw.requests,
     perSeconds: secondsOf(raw.per),
     burst: raw.burst ?? 0,
-    key: raw.key === clientIpKey ? { kind: "client_ip" } : { kind: "claim", claim: raw.key },
+    key: limitKeyOf(raw.key),
     onStoreError: raw.on_store_error ?? "allow",
   };
+}
+
+/**
+ * Compiles one `concurrency` for the tunnel `id` (`tunnel:NAME`).
+ *
+ * @example
+ * compileConcurrency({ max: 20, key: "repository_id" }, "tunnel:db");
+ * // { id: "tunnel:db:concurrency", max: 20, key: { kind: "claim", claim: "repository_id" }, onStoreError: "allow" }
+ */
+export function compileConcurrency(raw: RawConcurrency, id: string): ConcurrencySpec {
+  return {
+    id: `${id}:concurrency`,
+    max: raw.max,
+    key: limitKeyOf(raw.key),
+    onStoreError: raw.on_store_error ?? "allow",
+  };
+}
+
+function limitKeyOf(key: string): RateLimitKey {
+  return key === clientIpKey ? { kind: "client_ip" } : { kind: "claim", claim: key };
 }
 
 /** `single_use` compiled: `undefined` where it is off. */

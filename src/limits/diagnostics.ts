@@ -10,10 +10,10 @@ export const limitChannels = Object.freeze({
 });
 
 /** Which control decided. */
-export type LimitControl = "rate_limit" | "single_use" | "auth_failures";
+export type LimitControl = "rate_limit" | "concurrency" | "single_use" | "auth_failures";
 
 /**
- * What it decided. Rate limits: `allowed`, `limited`. Single use: `first_use`, `replayed`, `jti_missing`.
+ * What it decided. Rate limits and concurrency: `allowed`, `limited`. Single use: `first_use`, `replayed`, `jti_missing`.
  * Failed-authentication throttle: `counted` (a failure within the limit), `limit_reached` (the failure
  * that blocked the address), `limited` (a request refused while blocked), `connection_refused` (a new
  * connection from a blocked address closed before any HTTP). Any: `store_error_allowed`,

@@ -6,6 +6,7 @@ export { type AbuseControlOptions, type AbuseControls, createAbuseControls } fro
 export {
   clientIpKey,
   compileAuthFailures,
+  compileConcurrency,
   compileRateLimit,
   compileSingleUse,
   knownClaimNames,
@@ -15,7 +16,9 @@ export { type LimitControl, type LimitDecision, type LimitOutcome, limitChannels
 export { rateLimitHeaders, retryAfterSeconds } from "./limit-headers.js";
 export {
   authFailuresSchema,
+  concurrencySchema,
   type RawAuthFailures,
+  type RawConcurrency,
   type RawRateLimit,
   type RawSingleUse,
   rateLimitSchema,
@@ -24,6 +27,8 @@ export {
 export type {
   AuthFailureSpec,
   AuthFailureThrottle,
+  ConcurrencySpec,
+  HeldSlot,
   OnStoreError,
   RateLimitKey,
   RateLimitSpec,

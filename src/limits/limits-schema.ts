@@ -30,6 +30,11 @@ function window(description: string, example: string) {
     .refine((text) => (parseDuration(text) ?? 0) <= maxWindowMs, { message: "must be at most 1d" });
 }
 
+/** What a limit counts separately: a claim's value, or the client address. */
+const limitKey = z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, {
+  message: "must be a claim name (such as repository_id) or client_ip",
+});
+
 export const rateLimitSchema = z
   .strictObject({
     requests: z
@@ -40,11 +45,7 @@ export const rateLimitSchema = z
       .describe("Requests (for a tunnel: tunnel opens) one key may make per window.")
       .meta({ examples: [60] }),
     per: window("The window the requests are counted in (whole seconds, 1s to 1d).", "1m"),
-    key: z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/, {
-        message: "must be a claim name (such as repository_id) or client_ip",
-      })
+    key: limitKey
       .describe(
         "What is counted separately: a verified claim (`repository_id`, `repository_owner_id`, `job_workflow_ref`, …), so one repository cannot starve another, or `client_ip` for callers without an identity (counted before the token is checked).",
       )
@@ -63,6 +64,26 @@ export const rateLimitSchema = z
   })
   .describe(
     "How often one key (a claim's value, or the client address) may use this. Over it: 429 TG_RATE_LIMITED with Retry-After, RateLimit-Policy and RateLimit. Counted in `store` (shared by every instance with kind: redis).",
+  );
+
+export const concurrencySchema = z
+  .strictObject({
+    max: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .describe("Tunnels one key may have open at once (on every instance sharing the store together).")
+      .meta({ examples: [20] }),
+    key: limitKey
+      .describe(
+        "What is counted separately: a verified claim (`repository_id`, `repository_owner_id`, …), or `client_ip`.",
+      )
+      .meta({ examples: ["repository_id"] }),
+    on_store_error: onStoreError("allow", "a Redis outage does not stop traffic").optional(),
+  })
+  .describe(
+    "How many tunnels one key (a claim's value, or the client address) may have open at once. One more: 429 TG_RATE_LIMITED. With store kind: redis the count is the fleet's; an instance that dies gives its tunnels' slots back within 30s. Default: no limit.",
   );
 
 export const singleUseSchema = z
@@ -97,6 +118,8 @@ export const authFailuresSchema = z
 
 /** `rate_limit` as written. */
 export type RawRateLimit = z.output<typeof rateLimitSchema>;
+/** `concurrency` as written. */
+export type RawConcurrency = z.output<typeof concurrencySchema>;
 /** `single_use` as written. */
 export type RawSingleUse = z.output<typeof singleUseSchema>;
 /** `listen.auth_failures` as written. */

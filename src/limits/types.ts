@@ -29,6 +29,21 @@ export interface RateLimitSpec {
   readonly onStoreError: OnStoreError;
 }
 
+/** One `concurrency` (a tunnel's open-at-once limit), compiled. */
+export interface ConcurrencySpec {
+  /** Which limit: `tunnel:NAME:concurrency` (audit lines, metrics, the store's keys). */
+  readonly id: string;
+  readonly max: number;
+  readonly key: RateLimitKey;
+  readonly onStoreError: OnStoreError;
+}
+
+/** A slot taken under a {@link ConcurrencySpec}: give it back when the tunnel closes. */
+export interface HeldSlot {
+  /** Gives the slot back (once; later calls do nothing). */
+  release(): void;
+}
+
 /** `single_use` compiled: present only where it is on. */
 export interface SingleUseSpec {
   readonly onStoreError: OnStoreError;

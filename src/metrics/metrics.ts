@@ -108,7 +108,7 @@ export function createMetrics(): Metrics {
   };
   const limitDecisions = new AccumulatedCounter({
     name: "tollgate_limit_decisions_total",
-    help: "Decisions of the abuse controls, by control (rate_limit, single_use, auth_failures), limit (route:NAME, tunnel:NAME, grant:N, listen.auth_failures, single_use) and outcome (allowed, limited, first_use, replayed, jti_missing, counted, limit_reached, store_error_allowed, store_error_denied).",
+    help: "Decisions of the abuse controls, by control (rate_limit, concurrency, single_use, auth_failures), limit (route:NAME, tunnel:NAME, tunnel:NAME:concurrency, grant:N, listen.auth_failures, single_use) and outcome (allowed, limited, first_use, replayed, jti_missing, counted, limit_reached, store_error_allowed, store_error_denied).",
     labelNames: ["control", "limit", "outcome"] as const,
     registry,
   });

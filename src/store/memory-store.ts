@@ -78,6 +78,27 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): StateStore 
       // Counts in this process only: with `store.kind: memory` every instance has its own limits.
       return new RateLimiterMemory({ keyPrefix, points, duration: durationSeconds });
     },
+    createSlots({ max }) {
+      // Held slots per key, in this process only. A key without held slots has no entry.
+      const held = new Map<string, number>();
+      return {
+        async acquire(key) {
+          const count = held.get(key) ?? 0;
+          if (count >= max) return undefined;
+          held.set(key, count + 1);
+          let released = false;
+          return {
+            release() {
+              if (released) return;
+              released = true;
+              const left = (held.get(key) ?? 1) - 1;
+              if (left > 0) held.set(key, left);
+              else held.delete(key);
+            },
+          };
+        },
+      };
+    },
     async close() {
       entries.clear();
     },

@@ -2,6 +2,7 @@ import { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { RateLimiterRedis } from "rate-limiter-flexible";
 import { coalescingCounter } from "./coalescing-counter.js";
+import { createRedisSlots } from "./redis-slots.js";
 import type { StateStore } from "./types.js";
 
 /** Options of {@link createRedisStore}. */
@@ -82,6 +83,9 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
     return true;
   };
 
+  // Slot sets renew their leases on a timer: closing the store stops them.
+  const slotSets: Array<{ close(): void }> = [];
+
   return {
     kind: "redis",
     async get(key) {
@@ -145,7 +149,16 @@ export function createRedisStore(options: RedisStoreOptions): StateStore {
         points,
       );
     },
+    createSlots(slotOptions) {
+      const slots = createRedisSlots(
+        { redis, unavailable, report: (what, error) => report(what, errorCode(error)) },
+        slotOptions,
+      );
+      slotSets.push(slots);
+      return slots;
+    },
     async close() {
+      for (const slots of slotSets) slots.close();
       try {
         await redis.quit();
       } catch {

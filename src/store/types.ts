@@ -32,6 +32,12 @@ export interface StateStore {
    * rejects the counter's promise with an `Error` (an exhausted limit rejects with a `RateLimiterRes`).
    */
   createCounter(options: CounterOptions): Counter;
+  /**
+   * A set of slots per key, at most `max` held at once across every instance sharing the store (open
+   * tunnels per repository). A slot is held until released; with Redis it is a lease the holder renews,
+   * so the slots of an instance that dies free themselves within `leaseMs`.
+   */
+  createSlots(options: SlotOptions): Slots;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }
@@ -52,6 +58,29 @@ export interface CounterOptions {
  */
 export interface Counter {
   consume(key: string): Promise<RateLimiterRes>;
+}
+
+/** `max` slots per key, keys under `keyPrefix`. */
+export interface SlotOptions {
+  readonly keyPrefix: string;
+  readonly max: number;
+  /** How long a slot outlives its holder's last renewal (Redis). Default 30 s; renewed every third of it. */
+  readonly leaseMs?: number;
+}
+
+/** Slots per key (see {@link StateStore.createSlots}). */
+export interface Slots {
+  /**
+   * Takes a slot for `key`: the slot, or `undefined` when all `max` are held. Rejects with an `Error`
+   * when the store failed (the caller applies its `on_store_error`).
+   */
+  acquire(key: string): Promise<Slot | undefined>;
+}
+
+/** A held slot. */
+export interface Slot {
+  /** Gives the slot back (once; later calls do nothing). */
+  release(): void;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { deciderConditions, identityFromClaims } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
-import type { AbuseControls } from "../limits/index.js";
+import type { AbuseControls, HeldSlot } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import type { ConnectorPools } from "../pipeline/connectors.js";
@@ -30,7 +30,10 @@ export interface AdmissionFindings {
   conditions?: AuditEvent["conditions"];
   /** The address dialled, `host:port`. */
   upstream?: string;
-  /** The rate limit that refused the tunnel (`tunnel:NAME`, or `listen.auth_failures`). */
+  /**
+   * The limit that refused the tunnel (`tunnel:NAME`, `tunnel:NAME:concurrency`, or
+   * `listen.auth_failures`).
+   */
   limit?: string;
   /** A `via` tunnel: the pool and the key id of the connector that carried it. */
   connectorPool?: string;
@@ -48,6 +51,8 @@ export type Admission =
       readonly upstream: Socket | Duplex;
       readonly tunnel: CompiledTunnel;
       readonly findings: AdmissionFindings;
+      /** The tunnel's `concurrency` slot, when it has one: release it when the tunnel closes. */
+      readonly slot: HeldSlot | undefined;
     }
   | { readonly admitted: false; readonly error: unknown; readonly findings: AdmissionFindings };
 
@@ -75,6 +80,8 @@ const proxyAuthHeaders = Object.freeze({ "proxy-authenticate": proxyAuthenticate
  * 4. the host name resolved once, every address checked against the allowed tunnels and the
  *    always-denied ranges (403 when any address fails);
  * 5. the `rate_limit` of the tunnel that admits the first address (429 past it): it counts opens;
+ *    then its `concurrency` (429 when the caller's key has `max` tunnels open): a slot, given back by
+ *    the caller when the tunnel closes, or here when the connection fails;
  * 6. a connection to exactly the checked addresses (502 refused, 504 past `connect_timeout`).
  *
  * Never throws: returns the admission or the error to answer with, and in both cases what it found
@@ -88,10 +95,12 @@ export async function admit(
   use: DialOptions["use"],
 ): Promise<Admission> {
   const findings: AdmissionFindings = {};
+  const held: { slot?: HeldSlot } = {};
   try {
-    const { upstream, tunnel } = await decideAndDial(parts, credential, target, signal, use, findings);
-    return { admitted: true, upstream, tunnel, findings };
+    const { upstream, tunnel } = await decideAndDial(parts, credential, target, signal, use, findings, held);
+    return { admitted: true, upstream, tunnel, findings, slot: held.slot };
   } catch (error) {
+    held.slot?.release();
     return { admitted: false, error, findings };
   }
 }
@@ -117,6 +126,7 @@ async function decideAndDial(
   signal: AbortSignal,
   use: DialOptions["use"],
   findings: AdmissionFindings,
+  held: { slot?: HeldSlot },
 ): Promise<{ upstream: Socket | Duplex; tunnel: CompiledTunnel }> {
   if (credential === undefined) {
     throw new TollgateError("TG_PROXY_AUTH_REQUIRED", "no proxy credential presented", {
@@ -178,7 +188,7 @@ async function decideAndDial(
   if (firstPolicy !== undefined) findings.policy = firstPolicy;
   if (first.via !== undefined) {
     return {
-      upstream: await openViaConnector(parts, first, target, signal, verified.claims, findings),
+      upstream: await openViaConnector(parts, first, target, signal, verified.claims, findings, held),
       tunnel: first,
     };
   }
@@ -189,15 +199,7 @@ async function decideAndDial(
   const addresses = await resolveTarget(target, parts.lookup, deadline, parts.clock, signal);
   const checked = checkAddresses(direct, target, addresses);
   if ("refusal" in checked) throw new TollgateError("TG_TUNNEL_DESTINATION_FORBIDDEN", checked.refusal);
-  const rateLimit = checked.checked[0]?.tunnel.rateLimit;
-  if (rateLimit !== undefined) {
-    const refusal = await parts.controls.rateLimit(rateLimit, verified.claims, parts.clientIp);
-    if (refusal !== undefined) {
-      findings.tunnel = checked.checked[0]!.tunnel.name;
-      findings.limit = rateLimit.id;
-      throw refusal;
-    }
-  }
+  await applyLimits(parts, checked.checked[0]!.tunnel, verified.claims, findings, held);
 
   const { socket, via } = await dialChecked(
     checked.checked,
@@ -216,6 +218,36 @@ async function decideAndDial(
 }
 
 /**
+ * Step 5 for the tunnel that admits the connection: its `rate_limit` counts the open, then its
+ * `concurrency` takes a slot (into `held`). Throws the 429 with the limit named in `findings`.
+ */
+async function applyLimits(
+  parts: AdmissionParts,
+  tunnel: CompiledTunnel,
+  claims: Readonly<Record<string, unknown>>,
+  findings: AdmissionFindings,
+  held: { slot?: HeldSlot },
+): Promise<void> {
+  if (tunnel.rateLimit !== undefined) {
+    const refusal = await parts.controls.rateLimit(tunnel.rateLimit, claims, parts.clientIp);
+    if (refusal !== undefined) {
+      findings.tunnel = tunnel.name;
+      findings.limit = tunnel.rateLimit.id;
+      throw refusal;
+    }
+  }
+  if (tunnel.concurrency !== undefined) {
+    const taken = await parts.controls.holdSlot(tunnel.concurrency, claims, parts.clientIp);
+    if (taken instanceof TollgateError) {
+      findings.tunnel = tunnel.name;
+      findings.limit = tunnel.concurrency.id;
+      throw taken;
+    }
+    held.slot = taken;
+  }
+}
+
+/**
  * A `via` tunnel: the connector of its pool with the fewest streams opens the connection from inside the
  * private network (an HTTP/2 CONNECT stream), after checking the destination against its own allow-list;
  * this edge resolves and dials nothing. An IP-literal target is still checked here first (the
@@ -228,19 +260,14 @@ async function openViaConnector(
   signal: AbortSignal,
   claims: Readonly<Record<string, unknown>>,
   findings: AdmissionFindings,
+  held: { slot?: HeldSlot },
 ): Promise<Duplex> {
   const pool = tunnel.via!;
   if (target.host.kind !== "name") {
     const checked = checkAddresses([tunnel], target, [target.host]);
     if ("refusal" in checked) throw new TollgateError("TG_TUNNEL_DESTINATION_FORBIDDEN", checked.refusal);
   }
-  if (tunnel.rateLimit !== undefined) {
-    const refusal = await parts.controls.rateLimit(tunnel.rateLimit, claims, parts.clientIp);
-    if (refusal !== undefined) {
-      findings.limit = tunnel.rateLimit.id;
-      throw refusal;
-    }
-  }
+  await applyLimits(parts, tunnel, claims, findings, held);
   findings.connectorPool = pool;
   const { stream, connector } = parts.connectorPools.open(pool, {
     ":method": "CONNECT",

@@ -4,6 +4,7 @@ import type { Duplex } from "node:stream";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
 import { admitBody } from "../lib/expect-continue.js";
+import type { HeldSlot } from "../limits/index.js";
 import type {
   FeatureContext,
   FeatureDependencies,
@@ -113,6 +114,7 @@ export function createTunnelFeature(
     socket.on("error", ignore);
     pending.add(controller);
     let upstream: Socket | Duplex | undefined;
+    let slot: HeldSlot | undefined;
     try {
       if (closing) throw shuttingDown();
       const target = parseAuthority(req.url ?? "");
@@ -128,6 +130,7 @@ export function createTunnelFeature(
       if (!admission.admitted) throw admission.error;
       const admitted = admission.upstream;
       upstream = admitted;
+      slot = admission.slot;
       if (controller.signal.aborted) throw controller.signal.reason;
       if (closing) throw shuttingDown();
       pending.delete(controller);
@@ -139,11 +142,12 @@ export function createTunnelFeature(
       event.status = 200;
       event.duration_ms = clock() - context.startedMs;
       auditLog.emit(event, credential?.token);
-      startTunnel(socket, admitted, admission.tunnel, event);
+      startTunnel(socket, admitted, admission.tunnel, event, slot);
     } catch (error) {
       pending.delete(controller);
       socket.off("close", onGone);
       upstream?.destroy();
+      slot?.release();
       const gone = controller.signal.aborted && !closing;
       const answered = gone
         ? { code: "client-closed", status: 499 }
@@ -161,6 +165,7 @@ export function createTunnelFeature(
     upstream: Socket | Duplex,
     tunnel: CompiledTunnel,
     opened: AuditEvent,
+    slot: HeldSlot | undefined,
   ): void {
     const openedAt = clock();
     // A socket this edge dialled, or a connector's stream (`via`): each has its splice.
@@ -170,6 +175,7 @@ export function createTunnelFeature(
       maxLifetimeMs: tunnel.maxLifetimeMs,
       onClose: (stats) => {
         open.delete(spliced);
+        slot?.release();
         const closed: AuditEvent = {
           event: "tunnel.close",
           request_id: opened.request_id,
@@ -246,13 +252,14 @@ export function createTunnelFeature(
         event.decision = "allow";
         event.reason = "allowed-by-policy";
         admitBody(res);
+        // A forward-proxied request holds its tunnel's `concurrency` slot while it is forwarded.
         const result = await forwardHttp(
           req,
           res,
           admission.upstream,
           absolute,
           admission.tunnel.idleTimeoutMs,
-        );
+        ).finally(() => admission.slot?.release());
         event.status = result.status;
         event.bytes_in = result.bytesIn;
         event.bytes_out = result.bytesOut;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { parseDuration } from "../lib/duration.js";
 import { duration, type FieldProblem, name, policyList, withCheck } from "../lib/schema-fields.js";
-import { compileRateLimit, rateLimitSchema } from "../limits/index.js";
+import { compileConcurrency, compileRateLimit, concurrencySchema, rateLimitSchema } from "../limits/index.js";
 import type { AccessRule } from "../policy/types.js";
 import { parseDestinationPattern } from "./destination-pattern.js";
 import { type CompiledTunnel, tunnelDefaults } from "./types.js";
@@ -52,6 +52,7 @@ export const tunnelSchema = z
       { positive: true },
     ).optional(),
     rate_limit: rateLimitSchema.optional(),
+    concurrency: concurrencySchema.optional(),
     via: name(
       "Carry this tunnel through a pool of `connectors` (which dial out to this edge from inside the private network) instead of dialling the destination from here. The connector resolves names and applies its own allow-list. Default: dial directly.",
       "dc1",
@@ -84,6 +85,9 @@ export function compileTunnel(tunnel: RawTunnel, access: AccessRule): CompiledTu
     ...(tunnel.rate_limit === undefined
       ? {}
       : { rateLimit: compileRateLimit(tunnel.rate_limit, `tunnel:${tunnel.name}`) }),
+    ...(tunnel.concurrency === undefined
+      ? {}
+      : { concurrency: compileConcurrency(tunnel.concurrency, `tunnel:${tunnel.name}`) }),
   };
 }
 

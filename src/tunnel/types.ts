@@ -1,4 +1,4 @@
-import type { RateLimitSpec } from "../limits/types.js";
+import type { ConcurrencySpec, RateLimitSpec } from "../limits/types.js";
 /**
  * Contracts of the tunnel feature: `config/` compiles `tunnels[]` into {@link CompiledTunnel}s (frozen,
  * destinations parsed, policies resolved); the feature serves CONNECT and absolute-form forward proxying
@@ -24,6 +24,8 @@ export interface CompiledTunnel {
   readonly connectTimeoutMs: number;
   /** `rate_limit`: counts the tunnel opens (and forward-proxied requests) it admits. */
   readonly rateLimit?: RateLimitSpec;
+  /** `concurrency`: how many of its tunnels (and forward-proxied requests) one key may have open at once. */
+  readonly concurrency?: ConcurrencySpec;
   /** `via`: the connector pool that carries this tunnel; the edge then never dials its destinations. */
   readonly via?: string;
 }

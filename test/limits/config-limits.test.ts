@@ -89,6 +89,7 @@ describe("rate_limit in tollgate check", () => {
     destinations: ["db.internal:5432"]
     allow: [ci]
     rate_limit: { requests: 10, per: 1m, key: nope }
+    concurrency: { max: 5, key: nope_either }
 broker:
   grants:
     - allow: [ci]
@@ -100,13 +101,23 @@ broker:
     const { problems } = compile(body);
     expect(problems.map((problem) => problem.path).sort()).toEqual([
       "broker.grants[0].rate_limit.key",
+      "tunnels[0].concurrency.key",
       "tunnels[0].rate_limit.key",
     ]);
     const fixed = compile(
-      body.replace("key: nope", "key: repository_id").replace("key: also_nope", "key: run_id"),
+      body
+        .replace("key: nope_either", "key: repository_owner_id")
+        .replace("key: nope", "key: repository_id")
+        .replace("key: also_nope", "key: run_id"),
     );
     expect(fixed.problems).toEqual([]);
     expect(fixed.config?.compiledTunnels[0]?.rateLimit?.id).toBe("tunnel:db");
+    expect(fixed.config?.compiledTunnels[0]?.concurrency).toEqual({
+      id: "tunnel:db:concurrency",
+      max: 5,
+      key: { kind: "claim", claim: "repository_owner_id" },
+      onStoreError: "allow",
+    });
     expect(fixed.config?.compiledBroker?.grants[0]).toMatchObject({
       rateLimit: { id: "grant:0", key: { kind: "claim", claim: "run_id" } },
       singleUse: { onStoreError: "deny" },

@@ -44,6 +44,7 @@ tunnels:
     destinations: ["db.internal:5432"]
     allow: [ci]
     rate_limit: { requests: 5, per: 10s, key: client_ip }
+    concurrency: { max: 3, key: repository_id }
 `,
   );
   const base = {
@@ -100,6 +101,9 @@ describe("tollgate explain: limits", () => {
     expect(code).toBe(0);
     expect(stdout).toContain(
       "rate limit tunnel:db: 5 requests per 10s for each client address; past it 429 TG_RATE_LIMITED",
+    );
+    expect(stdout).toContain(
+      "concurrency tunnel:db:concurrency: 3 tunnels open at once for each repository_id (this caller: repository_id 74); one more: 429 TG_RATE_LIMITED",
     );
   });
 });

@@ -9,6 +9,7 @@ import {
 } from "../helpers/gateway-process.js";
 import { startTestRedis, type TestRedis } from "../helpers/redis-server.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
+import { closed, type EchoServer, echoRoundTrip, rawConnect, startEchoServer } from "../tunnel/helpers.js";
 
 /**
  * The abuse controls across a fleet: two real `tollgate serve` processes (each its own port, audit file
@@ -31,20 +32,23 @@ const tokenlessClient = "127.0.0.3";
 let redis: TestRedis;
 let issuer: DevIssuer;
 let upstream: RecordingUpstream;
+/** The destination of the `held` tunnel (concurrency: 2 open per repository_id). */
+let echo: EchoServer;
 /** Every token any test presented (valid, tampered, without jti): none may appear in any output. */
 const presented: string[] = [];
 
 beforeAll(async () => {
-  [redis, issuer, upstream] = await Promise.all([
+  [redis, issuer, upstream, echo] = await Promise.all([
     startTestRedis(),
     createDevIssuer({ host: "127.0.0.1", port: 0 }),
     startRecordingUpstream(),
+    startEchoServer(),
   ]);
 }, 30_000);
 
 afterAll(async () => {
   await stopAllGatewayProcesses();
-  await Promise.all([redis?.stop(), issuer?.close(), upstream?.close()]);
+  await Promise.all([redis?.stop(), issuer?.close(), upstream?.close(), echo?.close()]);
 }, 30_000);
 
 function fleetYaml(storeYaml: string): string {
@@ -86,6 +90,11 @@ routes:
     upstream: ${upstream.url}
     allow: [octo]
     rate_limit: { requests: 1, per: "${windowSeconds}s", key: workflow, burst: 1 }
+tunnels:
+  - name: held
+    destinations: ["127.0.0.1:${echo.port}"]
+    allow: [octo]
+    concurrency: { max: 2, key: repository_id }
 ${storeYaml}`;
 }
 
@@ -355,6 +364,44 @@ describe.each([
         reason: "TG_RATE_LIMITED",
       }),
     );
+  });
+
+  it("concurrency: open tunnels per repository counted across both instances", async () => {
+    const token = await mint({ repository_id: `${kind}-tunnels` });
+    const open = (gateway: GatewayProcess) =>
+      rawConnect(gateway.port, `127.0.0.1:${echo.port}`, { "proxy-authorization": `Bearer ${token}` });
+    const onA = await open(fleet.A);
+    const onB = await open(fleet.B);
+    expect([onA.status, onB.status]).toEqual([200, 200]);
+    // Redis: the fleet's two slots are held, so a third (on either) is refused; memory: A has one left.
+    const third = await open(fleet.A);
+    expect(third.status).toBe(shared ? 429 : 200);
+    if (shared) {
+      expect(JSON.parse(third.body).error.code).toBe("TG_RATE_LIMITED");
+      expect(await fleet.A.auditEvents()).toContainEqual(
+        expect.objectContaining({ event: "tunnel.open", limit: "tunnel:held:concurrency", status: 429 }),
+      );
+      // The tunnel on B closes: its slot is the fleet's again, and A may open one.
+      onB.socket.end();
+      await closed(onB.socket);
+      let again = await open(fleet.A);
+      for (let attempt = 0; attempt < 20 && again.status === 429; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, 25)); // B's release is on its way to Redis
+        again = await open(fleet.A);
+      }
+      expect(again.status).toBe(200);
+      expect(await echoRoundTrip(again.socket, "fleet", again.rest)).toBe("fleet");
+      third.socket.destroy();
+      for (const socket of [onA.socket, again.socket]) {
+        socket.end();
+        await closed(socket);
+      }
+    } else {
+      for (const socket of [onA.socket, onB.socket, third.socket]) {
+        socket.end();
+        await closed(socket);
+      }
+    }
   });
 
   it("single use: a token used on one instance, then on the other", async () => {

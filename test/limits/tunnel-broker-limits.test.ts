@@ -1,7 +1,16 @@
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type BrokerHarness, startBrokerHarness } from "../broker/broker-harness.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
-import { closed, type EchoServer, echoRoundTrip, rawConnect, startEchoServer } from "../tunnel/helpers.js";
+import {
+  closed,
+  closedPort,
+  type EchoServer,
+  echoRoundTrip,
+  rawConnect,
+  startEchoServer,
+} from "../tunnel/helpers.js";
 
 /**
  * The abuse controls on tunnels (opens counted per key, failed-authentication throttling on the proxy
@@ -101,6 +110,145 @@ tunnels:
     // The failures themselves are audited with the token's own code.
     const events = await harness.auditEvents();
     expect(events.some((event) => event.reason === "TG_TOKEN_SIGNATURE_INVALID")).toBe(true);
+  });
+});
+
+describe("concurrency on a tunnel: open tunnels per key (memory store)", () => {
+  let echo: EchoServer;
+  let web: Server;
+  let harness: GatewayHarness;
+  let port: number;
+  let deadPort: number;
+  beforeAll(async () => {
+    echo = await startEchoServer();
+    deadPort = await closedPort();
+    web = createServer((_req, res) => res.end("ok"));
+    await new Promise<void>((resolve) => web.listen(0, "127.0.0.1", resolve));
+    const webPort = (web.address() as AddressInfo).port;
+    harness = await startGatewayHarness(
+      (issuerUrl) => `${devIssuerYaml(issuerUrl)}policies:
+  ci: { claims: { repository_owner_id: 65 } }
+tunnels:
+  - name: held
+    destinations: ["127.0.0.1:${echo.port}", "127.0.0.1:${deadPort}"]
+    allow: [ci]
+    concurrency: { max: 2, key: repository_id }
+  - name: web
+    destinations: ["127.0.0.1:${webPort}"]
+    allow: [ci]
+    concurrency: { max: 1, key: repository_id }
+`,
+    );
+    port = Number(new URL(harness.url).port);
+  });
+  afterAll(async () => {
+    await harness?.close();
+    await echo?.close();
+    await new Promise((resolve) => web?.close(resolve));
+  });
+
+  const connect = (target: string, token: string) =>
+    rawConnect(port, target, { "proxy-authorization": `Bearer ${token}` });
+
+  it("past `max` open tunnels for a key: 429 TG_RATE_LIMITED naming the limit, and no connection to the destination; closing one frees its slot", async () => {
+    const token = await harness.mint({ repository_id: "601" });
+    const target = `127.0.0.1:${echo.port}`;
+    const first = await connect(target, token);
+    const second = await connect(target, token);
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const before = echo.connections();
+    const refused = await connect(target, token);
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body).error.code).toBe("TG_RATE_LIMITED");
+    expect(echo.connections()).toBe(before);
+    expect(lastWhole(await harness.auditEvents())).toMatchObject({
+      event: "tunnel.open",
+      decision: "deny",
+      reason: "TG_RATE_LIMITED",
+      tunnel: "held",
+      limit: "tunnel:held:concurrency",
+    });
+    // Twin: once one of the two closes, the key may open another.
+    first.socket.end();
+    await closed(first.socket);
+    const third = await connect(target, token);
+    expect(third.status).toBe(200);
+    expect(await echoRoundTrip(third.socket, "still", third.rest)).toBe("still");
+    for (const socket of [second.socket, third.socket]) {
+      socket.end();
+      await closed(socket);
+    }
+  });
+
+  it("twin: another repository has its own slots while the first is full", async () => {
+    const full = await harness.mint({ repository_id: "602" });
+    const other = await harness.mint({ repository_id: "603" });
+    const target = `127.0.0.1:${echo.port}`;
+    const held = [await connect(target, full), await connect(target, full)];
+    expect((await connect(target, full)).status).toBe(429);
+    const theirs = await connect(target, other);
+    expect(theirs.status).toBe(200);
+    for (const socket of [...held.map((answer) => answer.socket), theirs.socket]) {
+      socket.end();
+      await closed(socket);
+    }
+  });
+
+  it("a tunnel whose destination refuses the connection gives its slot back (three failures in a row, then an open)", async () => {
+    const token = await harness.mint({ repository_id: "604" });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      expect((await connect(`127.0.0.1:${deadPort}`, token)).status).toBe(502);
+    }
+    const opened = await connect(`127.0.0.1:${echo.port}`, token);
+    expect(opened.status).toBe(200);
+    opened.socket.end();
+    await closed(opened.socket);
+  });
+
+  it("a forward-proxied request holds its slot only while it is forwarded (max 1: three in a row succeed)", async () => {
+    const token = await harness.mint({ repository_id: "605" });
+    const webPort = (web.address() as AddressInfo).port;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(
+          {
+            host: "127.0.0.1",
+            port,
+            path: `http://127.0.0.1:${webPort}/`,
+            headers: { "proxy-authorization": `Bearer ${token}` },
+          },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+      expect(status).toBe(200);
+    }
+    // Twin: a CONNECT tunnel to it that stays open takes the one slot, and a forwarded request is refused.
+    const tunnel = await connect(`127.0.0.1:${webPort}`, token);
+    expect(tunnel.status).toBe(200);
+    const refused = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: `http://127.0.0.1:${webPort}/`,
+          headers: { "proxy-authorization": `Bearer ${token}` },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(refused).toBe(429);
+    tunnel.socket.end();
+    await closed(tunnel.socket);
   });
 });
 

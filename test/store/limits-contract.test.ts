@@ -68,9 +68,76 @@ describe.each([
       await store.close();
     }
   });
+
+  it("createSlots: at most `max` held per key; a release frees one (once); other keys apart", async () => {
+    const store = create();
+    try {
+      const slots = store.createSlots({ keyPrefix: `cc:test:${Math.random()}`, max: 2 });
+      const first = await slots.acquire("repo");
+      const second = await slots.acquire("repo");
+      expect(first).toBeDefined();
+      expect(second).toBeDefined();
+      expect(await slots.acquire("repo")).toBeUndefined();
+      expect(await slots.acquire("other")).toBeDefined();
+      first!.release();
+      first!.release(); // a second release gives nothing more back
+      await new Promise((resolve) => setTimeout(resolve, 20)); // Redis: the release is sent, not awaited
+      expect(await slots.acquire("repo")).toBeDefined();
+      expect(await slots.acquire("repo")).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
 });
 
 describe("redis store: one count for every instance", () => {
+  it("slots: two instances share `max`; held slots are renewed past their lease, and a dead instance's free themselves", async () => {
+    const first = openRedisStore();
+    const second = openRedisStore();
+    const third = openRedisStore();
+    try {
+      const prefix = `cc:shared:${Math.random()}`;
+      const [a, b, c] = [first, second, third].map((store) =>
+        store.createSlots({ keyPrefix: prefix, max: 3, leaseMs: 300 }),
+      );
+      const held = await Promise.all([a!.acquire("repo"), a!.acquire("repo"), b!.acquire("repo")]);
+      expect(held.every((slot) => slot !== undefined)).toBe(true);
+      expect(await b!.acquire("repo")).toBeUndefined();
+      // Held for more than twice the lease: renewals keep all three.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect(await c!.acquire("repo")).toBeUndefined();
+      // The first instance dies without releasing (its renewals stop with it) …
+      await first.close();
+      expect(await c!.acquire("repo")).toBeUndefined();
+      // … and within one lease its two slots are free for the others.
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      expect(await c!.acquire("repo")).toBeDefined();
+      expect(await c!.acquire("repo")).toBeDefined();
+      expect(await c!.acquire("repo")).toBeUndefined();
+    } finally {
+      await Promise.all([second.close(), third.close()]);
+    }
+  });
+
+  it("slots with Redis down reject with an Error (the caller's on_store_error decides)", async () => {
+    const store = openRedisStore();
+    try {
+      const slots = store.createSlots({ keyPrefix: `cc:down:${Math.random()}`, max: 1 });
+      await redis.stop();
+      let failure: unknown;
+      for (let attempt = 0; attempt < 20 && failure === undefined; attempt++) {
+        failure = await slots.acquire("k").then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      }
+      expect(failure).toBeInstanceOf(Error);
+      await redis.start();
+    } finally {
+      await store.close();
+    }
+  });
+
   it("two stores (two instances' connections) share one counter and one addOnce", async () => {
     const first = openRedisStore();
     const second = openRedisStore();
