@@ -120,7 +120,7 @@ export function compileValidated(
   );
   const compiledBroker = checkBroker(raw, clean, access, findings, warnings, env, issuers.length);
   checkStore(raw, clean, findings);
-  checkConnectors(raw, clean, findings);
+  const connectorAccess = checkConnectors(raw, clean, access, findings);
   checkLimits(raw, clean, findings, warnings);
   const listen = listenWithEnv(raw, env, findings);
 
@@ -150,7 +150,9 @@ export function compileValidated(
     routes: routes.map((route) => route()),
     compiledTunnels: listOf(raw.tunnels).map((tunnel, index) => compileTunnel(tunnel, tunnelAccess[index]!)),
     ...(compiledBroker === undefined ? {} : { compiledBroker }),
-    connectors: listOf(raw.connectors).map((pool) => compileConnectorPool(pool)),
+    connectors: listOf(raw.connectors).map((pool, index) =>
+      compileConnectorPool(pool, connectorAccess[index]),
+    ),
     audit: {
       sink: raw.audit?.sink ?? configDefaults.auditSink,
       flushIntervalMs: durationOr(raw.audit?.flush_interval, auditDefaults.flushIntervalMs),
@@ -448,9 +450,31 @@ function checkStore(raw: RawConfig, clean: Clean, findings: Finding[]): void {
   }
 }
 
-/** Pool names are unique, and every `via` names a pool. */
-function checkConnectors(raw: RawConfig, clean: Clean, findings: Finding[]): void {
+/**
+ * Pool names are unique, every `via` names a pool, and every pool admits connectors somehow: by a key
+ * (`public_keys`) or by an OIDC token its policies allow (`allow`). Returns each pool's token access
+ * (undefined for a pool without `allow`).
+ */
+function checkConnectors(
+  raw: RawConfig,
+  clean: Clean,
+  access: CheckAccess,
+  findings: Finding[],
+): (AccessRule | undefined)[] {
   checkUniqueNames(raw.connectors, ["connectors"], "connector pool", clean, findings);
+  const tokenAccess = listOf(raw.connectors).map((pool, index) => {
+    if (!isPlainObject(pool)) return undefined;
+    if (pool.public_keys === undefined && pool.allow === undefined && clean(["connectors", index])) {
+      findings.push({
+        path: ["connectors", index],
+        message: `connector pool "${pool.name}" admits no connector: it has neither public_keys nor allow`,
+        fix: "list the connectors' keys under public_keys (tollgate connector keygen), or the policies their OIDC tokens must meet under allow",
+      });
+    }
+    return pool.allow === undefined && pool.deny === undefined
+      ? undefined
+      : access(["connectors", index], pool, "connector pool");
+  });
   const pools = listOf(raw.connectors).flatMap((pool) => (isPlainObject(pool) ? [pool.name] : []));
   const check = (section: "routes" | "tunnels", index: number, via: string | undefined) => {
     if (via === undefined || !clean([section, index, "via"]) || pools.includes(via)) return;
@@ -467,6 +491,7 @@ function checkConnectors(raw: RawConfig, clean: Clean, findings: Finding[]): voi
   listOf(raw.tunnels).forEach((tunnel, index) => {
     if (isPlainObject(tunnel)) check("tunnels", index, tunnel.via);
   });
+  return tokenAccess;
 }
 
 /**
@@ -619,10 +644,15 @@ function startsWith(path: PathSegments, prefix: PathSegments): boolean {
   return prefix.length <= path.length && prefix.every((segment, index) => path[index] === segment);
 }
 
-/** Names listed in the `allow` (or `deny`) lists of routes, tunnels and broker grants. */
+/** Names listed in the `allow` (or `deny`) lists of routes, tunnels, broker grants and connector pools. */
 function referencedPolicies(raw: RawConfig, list: "allow" | "deny"): Set<string> {
   const grants = isPlainObject(raw.broker) ? listOf(raw.broker.grants) : [];
-  const rules: unknown[] = [...listOf(raw.routes), ...listOf(raw.tunnels), ...grants];
+  const rules: unknown[] = [
+    ...listOf(raw.routes),
+    ...listOf(raw.tunnels),
+    ...grants,
+    ...listOf(raw.connectors),
+  ];
   const names = new Set<string>();
   for (const rule of rules) {
     const entries = isPlainObject(rule) ? rule[list] : undefined;

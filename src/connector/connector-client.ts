@@ -1,10 +1,12 @@
-import type { KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import {
   createServer as createHttp2Server,
   constants as http2Constants,
   type IncomingHttpHeaders,
   type ServerHttp2Stream,
+  sensitiveHeaders,
 } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import type { Socket } from "node:net";
@@ -26,6 +28,7 @@ import {
   systemLookup,
   tunnelDefaults,
 } from "../tunnel/index.js";
+import { publicKeyOf } from "./connector-keys.js";
 import { answerChallenge, channelBindingOf, http2Transport } from "./handshake.js";
 import {
   bindingHeader,
@@ -34,7 +37,9 @@ import {
   connectorAuthority,
   connectorPoolHeader,
   helloPath,
+  sessionKeyHeader,
   signatureHeader,
+  tokenHeader,
   welcomePath,
 } from "./protocol.js";
 
@@ -43,7 +48,13 @@ export interface ConnectorOptions {
   /** Each edge to stay connected to (`https://edge.example.com`, or `http://` on loopback in tests). */
   readonly edges: readonly URL[];
   readonly pool: string;
-  readonly privateKey: KeyObject;
+  /** The connector's key (`tollgate connector keygen`); or else `tokenFile`. */
+  readonly privateKey?: KeyObject;
+  /**
+   * Instead of a key: a file holding an OIDC token from the connector's platform (a Kubernetes projected
+   * service-account token), read afresh at every challenge, so a token the platform rotated is the one sent.
+   */
+  readonly tokenFile?: string;
   /** The connector's own allow-list: a stream to anything else is refused, whatever the edge says. */
   readonly allow: readonly DestinationPattern[];
   /** PEM certificates to trust for the edges beside the system's. */
@@ -87,6 +98,13 @@ const stableLinkMs = 30_000;
  */
 export function startConnector(options: ConnectorOptions): RunningConnector {
   const { logger } = options;
+  if ((options.privateKey === undefined) === (options.tokenFile === undefined)) {
+    throw new Error("a connector authenticates with exactly one of privateKey and tokenFile");
+  }
+  // With a token, the challenge is signed by a key of this process alone (never written down): the edge
+  // then admits the token with this key only while the session lasts (handshake.ts).
+  const signingKey = options.privateKey ?? generateKeyPairSync("ed25519").privateKey;
+  const sessionKey = options.tokenFile === undefined ? undefined : publicKeyOf(signingKey);
   const clock = options.clock ?? systemClock;
   const backoff = options.backoff ?? { baseMs: 500, maxMs: 30_000 };
   // The allow-list as a tunnel, so the tunnel feature's matching, SSRF checks and dialling apply as they are.
@@ -269,7 +287,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
         const server = createHttp2Server({ settings: { maxConcurrentStreams: 10_000 } });
         server.on("stream", (stream, headers) => {
           if (headers[":path"] === helloPath && headers[":method"] === "POST") {
-            answerHello(stream, headers, socket);
+            void answerHello(stream, headers, socket);
             return;
           }
           // The edge verified the answer and took this connector into its pool.
@@ -307,7 +325,16 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     });
   }
 
-  function answerHello(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, socket: Socket): void {
+  /**
+   * The edge's challenge (on connect, and again before a token expires): signed with the key, or with
+   * the session key over the token read from the file now.
+   */
+  async function answerHello(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    socket: Socket,
+  ): Promise<void> {
+    stream.on("error", () => undefined);
     const challenge = headers[challengeHeader];
     if (typeof challenge !== "string" || headers[connectorPoolHeader] !== options.pool) {
       stream.respond({ ":status": 400 });
@@ -318,11 +345,49 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
       headers[bindingHeader] === "tls-exporter" && socket instanceof TLSSocket
         ? channelBindingOf(socket)
         : undefined;
+    if (options.tokenFile === undefined) {
+      stream.respond({
+        ":status": 200,
+        [signatureHeader]: answerChallenge(signingKey, options.pool, challenge, binding),
+      });
+      stream.end();
+      return;
+    }
+    const token = await readToken(options.tokenFile);
+    if (stream.destroyed || stream.closed) return;
+    if (token === undefined) {
+      stream.respond({ ":status": 503 });
+      stream.end();
+      return;
+    }
     stream.respond({
       ":status": 200,
-      [signatureHeader]: answerChallenge(options.privateKey, options.pool, challenge, binding),
+      [signatureHeader]: answerChallenge(signingKey, options.pool, challenge, binding, token),
+      [tokenHeader]: token,
+      [sessionKeyHeader]: sessionKey,
+      // Never into HPACK's table: the token is sent as a literal, each time.
+      [sensitiveHeaders]: [tokenHeader],
     });
     stream.end();
+  }
+
+  /** The token in the file now (trimmed), or `undefined` when it cannot be read; never logged. */
+  async function readToken(file: string): Promise<string | undefined> {
+    try {
+      const token = (await readFile(file, "utf8")).trim();
+      if (token !== "") return token;
+      logger.warn({ component: "connector", token_file: file }, "the token file is empty");
+    } catch (error) {
+      logger.warn(
+        {
+          component: "connector",
+          token_file: file,
+          error: (error as NodeJS.ErrnoException).code ?? "unreadable",
+        },
+        "cannot read the token file",
+      );
+    }
+    return undefined;
   }
 
   /** A tunnel stream: check the destination against the allow-list, dial exactly what was checked, pipe. */

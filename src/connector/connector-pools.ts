@@ -47,18 +47,25 @@ export function createConnectorPools(): ConnectorPools {
       });
       return { stream, connector };
     },
-    retain(allowed) {
+    retain(allowed, keepToken) {
       configured = allowed;
       for (const [pool, members] of pools) {
         const keys = allowed.get(pool);
         for (const member of members) {
-          if (keys?.has(member.publicKey) === true) continue;
+          const kept =
+            member.token === undefined
+              ? keys?.has(member.publicKey) === true
+              : keys !== undefined && keepToken?.(member) === true;
+          if (kept) continue;
           members.delete(member);
           member.session.close();
         }
         publish(pool);
       }
       for (const pool of allowed.keys()) publish(pool);
+    },
+    members() {
+      return [...pools.values()].flatMap((members) => [...members]);
     },
     close() {
       for (const members of pools.values()) for (const member of members) member.session.destroy();

@@ -2,6 +2,7 @@ import type { KeyObject } from "node:crypto";
 import { randomBytes } from "node:crypto";
 import { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
+import { sha256Hex } from "../lib/sha256.js";
 import { signBytes, verifyBytes } from "./connector-keys.js";
 
 /**
@@ -10,6 +11,11 @@ import { signBytes, verifyBytes } from "./connector-keys.js";
  * exported from this very TLS session (RFC 5705), with its Ed25519 key. So a recorded answer is worthless
  * on another connection (another challenge) and cannot be relayed through a machine in the middle (another
  * TLS session, other keying material).
+ *
+ * A connector without a configured key presents an OIDC token from its platform instead, in the same
+ * answer, and signs the challenge with a session key of its own (made when it starts, never written
+ * down): the signature covers the token's hash, so the token is bound to this challenge and TLS session,
+ * and while the session lasts the edge admits that token with no other session key (connector-feature.ts).
  */
 
 /** The label both sides export TLS keying material under (RFC 5705). */
@@ -32,20 +38,45 @@ export function newChallenge(): string {
   return randomBytes(32).toString("base64url");
 }
 
-/** What is signed: every part on its own line, so no part can run into another. */
-export function challengeBytes(pool: string, challenge: string, channelBinding: Buffer | undefined): Buffer {
+/**
+ * What is signed: every part on its own line, so no part can run into another. With `tokenSha256` (a
+ * connector that presents an OIDC token and signs with its session key), a line of its own ties the
+ * signature to that very token, under another first line so neither kind of answer passes for the other.
+ */
+export function challengeBytes(
+  pool: string,
+  challenge: string,
+  channelBinding: Buffer | undefined,
+  tokenSha256?: string,
+): Buffer {
   const binding = channelBinding === undefined ? "-" : channelBinding.toString("base64url");
-  return Buffer.from(`tollgate-connector-v1\n${pool}\n${challenge}\n${binding}\n`, "utf8");
+  if (tokenSha256 === undefined) {
+    return Buffer.from(`tollgate-connector-v1\n${pool}\n${challenge}\n${binding}\n`, "utf8");
+  }
+  return Buffer.from(
+    `tollgate-connector-token-v1\n${pool}\n${challenge}\n${binding}\n${tokenSha256}\n`,
+    "utf8",
+  );
 }
 
-/** The connector's answer: the signature, base64url. */
+/**
+ * The connector's answer: the signature, base64url. With `token` (a connector that authenticates by an
+ * OIDC token), `privateKey` is its session key and the signature also covers the token's hash.
+ */
 export function answerChallenge(
   privateKey: KeyObject,
   pool: string,
   challenge: string,
   channelBinding: Buffer | undefined,
+  token?: string,
 ): string {
-  return signBytes(privateKey, challengeBytes(pool, challenge, channelBinding)).toString("base64url");
+  const data = challengeBytes(
+    pool,
+    challenge,
+    channelBinding,
+    token === undefined ? undefined : sha256Hex(token),
+  );
+  return signBytes(privateKey, data).toString("base64url");
 }
 
 /**
@@ -58,9 +89,10 @@ export function checkAnswer(
   challenge: string,
   channelBinding: Buffer | undefined,
   signature: string,
+  tokenSha256?: string,
 ): string | undefined {
   if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) return undefined;
-  const data = challengeBytes(pool, challenge, channelBinding);
+  const data = challengeBytes(pool, challenge, channelBinding, tokenSha256);
   const bytes = Buffer.from(signature, "base64url");
   return keys.find((candidate) => verifyBytes(candidate.key, data, bytes))?.text;
 }

@@ -20,3 +20,9 @@ export { callerHeader } from "../pipeline/connectors.js";
  * signature bound to the TLS session; `none` behind a TLS-terminating load balancer.
  */
 export const bindingHeader = "tollgate-binding";
+/**
+ * Headers of the answer of a connector that authenticates by an OIDC token instead of a configured key:
+ * the token, and the session key the signature was made with (`ed25519:…`, its own, made at start).
+ */
+export const tokenHeader = "tollgate-token";
+export const sessionKeyHeader = "tollgate-session-key";

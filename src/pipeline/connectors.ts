@@ -11,11 +11,31 @@ export interface ConnectorSession {
   readonly pool: string;
   /** Which of the pool's keys it proved (`keyId` of it), for logs and audit lines. */
   readonly keyId: string;
-  /** The full public key as configured, to close the session when a reload removes the key. */
+  /**
+   * The full public key as configured, to close the session when a reload removes the key. For a
+   * connector admitted by an OIDC token, the session key it signed the challenge with (its own, made
+   * when it started), which ties the token to this one connector while the session lasts.
+   */
   readonly publicKey: string;
   readonly session: ClientHttp2Session;
   /** Streams open now: new streams go to the session with the fewest. */
   active: number;
+  /**
+   * Set for a connector admitted by an OIDC token instead of a configured key: who the token says it is,
+   * and the token's hash and expiry (renewed when the connector presents its next token on the link).
+   */
+  token?: ConnectorTokenIdentity;
+}
+
+/** What a connector's verified OIDC token said (never the token itself). */
+export interface ConnectorTokenIdentity {
+  /** The configured issuer's name, and the verified claims, as policies read them. */
+  readonly issuer: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+  /** Hex SHA-256 of the token. */
+  readonly tokenSha256: string;
+  /** `exp` in milliseconds: the session ends then unless a newer token is presented. */
+  readonly expiresAtMs: number;
 }
 
 /**
@@ -36,8 +56,16 @@ export interface ConnectorPools {
     pool: string,
     headers: OutgoingHttpHeaders,
   ): { stream: ClientHttp2Stream; connector: ConnectorSession };
-  /** After a reload: the pools and keys allowed now; every other session is closed. */
-  retain(allowed: ReadonlyMap<string, ReadonlySet<string>>): void;
+  /**
+   * After a reload: the pools and keys allowed now; every other session is closed. A session admitted
+   * by a token is kept only when `keepToken` says its pool still admits that token (without it, closed).
+   */
+  retain(
+    allowed: ReadonlyMap<string, ReadonlySet<string>>,
+    keepToken?: (connector: ConnectorSession) => boolean,
+  ): void;
+  /** Every connected session, of every pool (to find the sessions a token already admitted). */
+  members(): ConnectorSession[];
   /** Closes every session (graceful stop). */
   close(): void;
 }

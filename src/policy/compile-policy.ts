@@ -1,5 +1,5 @@
 import { type CompiledMatcher, compileMatcher, pathSegment, type ValueTest } from "./matchers.js";
-import { isExactValue, ownerClaims, pinsOwner } from "./owner-pinning.js";
+import { isExactValue, ownerClaims, pinsOwner, pinsServiceAccounts } from "./owner-pinning.js";
 import type {
   CallerIdentity,
   CompiledPolicy,
@@ -132,7 +132,7 @@ function pinsAnOwner(matchers: ReadonlyMap<string, CompiledMatcher>): boolean {
     if (matcher !== undefined && pinsOwner(claim, matcher.node)) return true;
   }
   const sub = matchers.get("sub");
-  return sub !== undefined && isExactValue(sub.node);
+  return sub !== undefined && (isExactValue(sub.node) || pinsServiceAccounts(sub.node));
 }
 
 function noOwnerMessage(name: string): string {
@@ -141,6 +141,8 @@ function noOwnerMessage(name: string): string {
     "admit workflows of anyone's repositories. Add `repository_owner_id: <id>` (your organisation's or " +
     "user's numeric id, e.g. from `gh api orgs/<org> --jq .id`), or constrain repository_owner, " +
     "repository_id, repository, enterprise_id or enterprise to exact values, or sub to an exact subject. " +
+    "For a Kubernetes service-account token, pin sub: system:serviceaccount:NAMESPACE:NAME (or " +
+    '`{glob: "system:serviceaccount:NAMESPACE:*"}` for a namespace). ' +
     'A glob or regex counts only when its owner part is literal (`{glob: "octo-org/*"}`); `not` never does.'
   );
 }

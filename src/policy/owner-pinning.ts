@@ -49,6 +49,36 @@ export function pinsOwner(claim: string, node: MatcherNode): boolean {
   }
 }
 
+/**
+ * A Kubernetes service-account token's subject, `system:serviceaccount:NAMESPACE:`, up to the account's
+ * name: the namespace is Kubernetes' unit of ownership, as the owner is GitHub's.
+ */
+const serviceAccountNamespace = /^system:serviceaccount:[a-z0-9]([-a-z0-9]*[a-z0-9])?:/;
+
+/**
+ * Whether a `sub` matcher admits only Kubernetes service accounts of named namespaces
+ * (`system:serviceaccount:NS:NAME`): exact subjects, or a glob or regex whose literal text names the
+ * namespace (`{glob: "system:serviceaccount:ci:*"}`). Such a policy is pinned as a GitHub policy is by
+ * its owner; GitHub's claims (ids, `event_name`) mean nothing for it.
+ *
+ * @example
+ * pinsServiceAccounts({ kind: "equals", value: "system:serviceaccount:ci:connector" }); // true
+ */
+export function pinsServiceAccounts(node: MatcherNode): boolean {
+  switch (node.kind) {
+    case "equals":
+      return serviceAccountNamespace.test(node.value) && !node.value.endsWith(":");
+    case "any":
+      return node.items.length > 0 && node.items.every((item) => pinsServiceAccounts(item));
+    case "not":
+      return false;
+    case "glob":
+      return serviceAccountNamespace.test(globLiteralPrefix(node.pattern));
+    case "regex":
+      return serviceAccountNamespace.test(regexLiteralPrefix(node.pattern).prefix);
+  }
+}
+
 /** Whether an exact `sub` matcher was given: a scalar, or a list of scalars. */
 export function isExactValue(node: MatcherNode): boolean {
   if (node.kind === "equals") return true;

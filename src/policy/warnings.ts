@@ -6,6 +6,7 @@ import {
   isExactValue,
   numericOwnerClaims,
   pinsOwner,
+  pinsServiceAccounts,
   regexLiteralPrefix,
 } from "./owner-pinning.js";
 import type { PolicyProblem, PolicyWarning, RawPolicy } from "./types.js";
@@ -32,6 +33,10 @@ const immutableSubject = /^repo:[^@/]+@\d+\/[^@/]+@\d+:/;
  *   text: a glob starting with `*` or `?`; a regex (after an optional `^`) starting with `.`, a class
  *   like `[a-z]`, a group like `(.*)`, an escape like `\w`, an optional character, or an alternation
  *   with such a branch.
+ *
+ * A policy whose `sub` admits only Kubernetes service accounts of named namespaces
+ * (`system:serviceaccount:NS:NAME`, as a connector's platform token carries) gets neither of the first
+ * two: it names no GitHub owner to pin by id, and its tokens have no `event_name`.
  *
  * Malformed parts are skipped: they are compile problems, reported by {@link compilePolicy}.
  *
@@ -61,7 +66,10 @@ export function policyWarnings(
 
   const deniesOnly = options.deniesOnly === true;
   const warnings: PolicyWarning[] = [];
-  if (!deniesOnly && !pinsNumericId(matchers)) {
+  // A policy for Kubernetes service accounts: GitHub's owner ids and events do not apply to it.
+  const sub = matchers.get("sub");
+  const kubernetes = sub !== undefined && pinsServiceAccounts(sub.node);
+  if (!deniesOnly && !kubernetes && !pinsNumericId(matchers)) {
     warnings.push({
       id: "no-numeric-owner-id",
       path: claimsPath,
@@ -73,7 +81,7 @@ export function policyWarnings(
     });
   }
 
-  if (!deniesOnly) {
+  if (!deniesOnly && !kubernetes) {
     const eventWarning = eventNameWarning(matchers.get("event_name"), `${claimsPath}.event_name`);
     if (eventWarning !== undefined) warnings.push(eventWarning);
   }

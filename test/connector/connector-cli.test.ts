@@ -106,6 +106,28 @@ describe("tollgate connector: mistakes are caught before anything is dialled", (
     expect(wrong.stderr).toContain("is not an Ed25519 private key");
   });
 
+  it("--token-file instead of --key: never both, never over plain http to another machine, and a file that can be read", async () => {
+    const token = join(dir, "token");
+    await writeFile(token, "a.b.c");
+    const base = ["connector", "--pool", "dc1", "--allow", "db.internal:5432"];
+    const both = await run([...base, "--edge", "https://e", "--key", "k", "--token-file", token]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("not both");
+    const plain = await run([...base, "--edge", "http://edge.example.com", "--token-file", token]);
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain("a token is sent only over https://");
+    const missing = await run([...base, "--edge", "https://e", "--token-file", join(dir, "no-token")]);
+    expect(missing.stderr).toContain("cannot read the token file");
+    // The token file from --config; the mistake left is the http edge, named as such.
+    const config = join(dir, "token-connector.yaml");
+    await writeFile(
+      config,
+      `edges: [http://10.0.0.1:8080]\npool: dc1\ntoken_file: ${token}\nallow: [db:1]\n`,
+    );
+    const fromFile = await run(["connector", "--config", config]);
+    expect(fromFile.stderr).toContain("--edge http://10.0.0.1:8080: a token is sent only over https://");
+  });
+
   it("--config: reads the same settings from YAML, and refuses unknown keys", async () => {
     const config = join(dir, "connector.yaml");
     await writeFile(config, "edges: [https://edge.example.com]\npool: dc1\nallow: [db.internal:5432]\n");
@@ -117,6 +139,6 @@ describe("tollgate connector: mistakes are caught before anything is dialled", (
     await writeFile(typo, "edge: [https://edge.example.com]\n");
     const refused = await run(["connector", "--config", typo]);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain("keys: edges, pool, key, allow, ca");
+    expect(refused.stderr).toContain("keys: edges, pool, key, token_file, allow, ca");
   });
 });

@@ -1,6 +1,4 @@
 import { request as httpRequest } from "node:http";
-import { PassThrough } from "node:stream";
-import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   generateConnectorKey,
@@ -18,28 +16,13 @@ import {
   rawConnect,
   startEchoServer,
 } from "../tunnel/helpers.js";
-import { patterns } from "./helpers.js";
+import { capturedLogger, patterns } from "./helpers.js";
 
 /**
  * The outbound-only link on loopback, one process: an edge gateway with a connector pool and a `via`
  * tunnel, a connector that dials it, and an echo server only the connector is told to reach. (That the
  * edge has no path of its own to the service is proved in a network namespace: connector-netns.test.ts.)
  */
-
-function capturedLogger(): { logger: pino.Logger; lines: () => Record<string, unknown>[] } {
-  const chunks: Buffer[] = [];
-  const stream = new PassThrough();
-  stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-  return {
-    logger: pino(stream),
-    lines: () =>
-      Buffer.concat(chunks)
-        .toString("utf8")
-        .split("\n")
-        .filter((line) => line.length > 0)
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
-  };
-}
 
 describe("a tunnel through a connector (via)", () => {
   const key = generateConnectorKey();

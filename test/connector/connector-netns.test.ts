@@ -1,12 +1,14 @@
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateConnectorKey } from "../../src/connector/index.js";
 import { runTool, startCli } from "../client/client-harness.js";
+import { createBareRepository, gitEnv } from "../client/git-http-server.js";
 import { type ActionsTokenEndpoint, startActionsTokenEndpoint } from "../helpers/actions-token-endpoint.js";
 import {
   devIssuerYaml,
@@ -19,10 +21,11 @@ import { closed, echoRoundTrip, eventually, rawConnect } from "../tunnel/helpers
 
 /**
  * Proof that the connector needs no inbound path: the private service and the connector live in a network
- * namespace of their own, joined to the edge's side by one veth pair. The service's address (10.78.0.1,
+ * namespace of their own, joined to the edge's side by one veth pair. The service's address (10.78.X.1,
  * on the namespace's loopback) has no route from the edge's side — the test asserts the edge cannot
  * reach it — yet a workflow's CONNECT through the edge reaches it through the connector, which dialled
- * out to the edge.
+ * out to the edge. A workflow's own clients use it unchanged: curl through a route, redis-cli through
+ * `tollgate forward`, and `git clone` through `tollgate proxy` from a git server inside.
  *
  * Needs root and iproute2 (`ip netns`), as CI has; elsewhere the test says so and skips.
  */
@@ -47,10 +50,12 @@ const connectorSide = `tgn${suffix}`;
 const subnet = `10.77.${process.pid % 250}`;
 const edgeAddress = `${subnet}.1`;
 const connectorAddress = `${subnet}.2`;
-const serviceAddress = "10.78.0.1";
+// Per process too: the unreachable route for it is the host's, shared by concurrent runs.
+const serviceAddress = `10.78.${process.pid % 250}.1`;
 const servicePort = 7007;
 const webPort = 8088;
 const redisPort = 6379;
+const gitPort = 8089;
 
 function ip(...args: string[]): void {
   execFileSync("ip", args, { stdio: "ignore" });
@@ -88,7 +93,11 @@ function startInNamespace(
   });
   let output = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready within 15 s:\n${output}`)), 15_000);
+    const timer = setTimeout(() => {
+      // Not left running after the test: nothing else holds it to stop it.
+      child.kill("SIGKILL");
+      reject(new Error(`not ready within 15 s:\n${output}`));
+    }, 15_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8");
       if (ready.test(output)) {
@@ -122,6 +131,8 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
   let webService: ChildProcess | undefined;
   let redis: ChildProcess | undefined;
   let tokenEndpoint: ActionsTokenEndpoint | undefined;
+  let gitServer: ChildProcess | undefined;
+  let repository: Awaited<ReturnType<typeof createBareRepository>> | undefined;
   let connector: { child: ChildProcess; output: () => string } | undefined;
 
   beforeAll(async () => {
@@ -167,6 +178,30 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
       )
     ).child;
 
+    // The git server is a program of its own inside the namespace: the tests' git http-backend server,
+    // bundled (node runs JavaScript), behind the private address.
+    repository = await createBareRepository("cloned from inside the namespace\n");
+    const gitServerBundle = join(dir, "namespace-git-server.mjs");
+    await build({
+      entryPoints: [join(repositoryRoot, "test/connector/namespace-git-server.ts")],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      outfile: gitServerBundle,
+      // Bundled dependencies written as CommonJS call require(), which an ES module must be given.
+      banner: {
+        js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);',
+      },
+      logLevel: "silent",
+    });
+    gitServer = (
+      await startInNamespace(
+        [process.execPath, gitServerBundle, repository.root, serviceAddress, String(gitPort)],
+        /git ready/,
+      )
+    ).child;
+
     harness = await startGatewayHarness(
       (issuerUrl) => `${devIssuerYaml(issuerUrl)}policies:
   ci: { claims: { repository_owner_id: 65 } }
@@ -175,7 +210,7 @@ connectors:
     public_keys: ["${key.publicKey}"]
 tunnels:
   - name: private
-    destinations: ["${serviceAddress}:${servicePort}", "${serviceAddress}:${redisPort}"]
+    destinations: ["${serviceAddress}:${servicePort}", "${serviceAddress}:${redisPort}", "${serviceAddress}:${gitPort}"]
     allow: [ci]
     via: dc1
 routes:
@@ -204,6 +239,8 @@ routes:
         `${serviceAddress}:${webPort}`,
         "--allow",
         `${serviceAddress}:${redisPort}`,
+        "--allow",
+        `${serviceAddress}:${gitPort}`,
       ],
       /connected to the edge/,
     );
@@ -214,6 +251,8 @@ routes:
     await stop(service);
     await stop(webService);
     await stop(redis);
+    await stop(gitServer);
+    await repository?.close();
     await tokenEndpoint?.close();
     await harness?.close();
     try {
@@ -315,6 +354,50 @@ routes:
       expect((await cli("GET", "connector")).stdout.trim()).toBe("outbound-only");
     } finally {
       await forward.stop();
+    }
+  });
+
+  it("git clone through `tollgate proxy` (http_proxy) reaches the git server inside, through the connector", async () => {
+    tokenEndpoint ??= await startActionsTokenEndpoint(harness.issuer);
+    const proxy = await startCli(
+      ["proxy", "--gateway", harness.url, "--audience", testAudience],
+      { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/tmp", ...tokenEndpoint.env() },
+      2,
+    );
+    const work = await mkdtemp(join(tmpdir(), "tollgate-netns-clone-"));
+    try {
+      const proxyUrl = /^HTTPS_PROXY=(\S+)$/m.exec(proxy.stdout())?.[1];
+      expect(proxyUrl).toBeDefined();
+      const url = `http://${serviceAddress}:${gitPort}/repo.git`;
+      const clone = await runTool(
+        "git",
+        ["clone", "-q", url, join(work, "repo")],
+        gitEnv(work, { http_proxy: proxyUrl! }),
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      expect(clone.stderr).toBe("");
+      expect(clone.code).toBe(0);
+      expect(await readFile(join(work, "repo/README.md"), "utf8")).toBe("cloned from inside the namespace\n");
+      // The edge forwarded git's requests through the pool, never to the address itself.
+      const events = await harness.auditEvents();
+      expect(events).toContainEqual(
+        expect.objectContaining({
+          event: "gateway.request",
+          decision: "allow",
+          destination: `${serviceAddress}:${gitPort}`,
+          connector_pool: "dc1",
+        }),
+      );
+      // Twin: the same clone without the proxy has no path from this side.
+      const direct = await runTool("git", ["clone", "-q", url, join(work, "direct")], gitEnv(work), {
+        timeoutMs: 30_000,
+      });
+      expect(direct.code).not.toBe(0);
+    } finally {
+      await proxy.stop();
+      await rm(work, { recursive: true, force: true });
     }
   });
 

@@ -176,6 +176,9 @@ describe("owner pinning", () => {
       { sub: ["repo:octo-org/a:ref:refs/heads/main", "repo:octo-org/b:environment:prod"] },
     ],
     ["an owner next to open conditions", { ref: { glob: "**" }, repository_owner_id: 65 }],
+    ["a Kubernetes service account", { sub: "system:serviceaccount:tollgate:connector" }],
+    ["a Kubernetes namespace by glob", { sub: { glob: "system:serviceaccount:tollgate:*" } }],
+    ["a Kubernetes namespace by regex", { sub: { regex: "system:serviceaccount:tollgate:conn-.*" } }],
   ];
   it.each(pinned)("accepts %s", (_label, claims) => {
     expect(compilePolicy("p", { claims }, ["github"]).problems).toEqual([]);
@@ -198,6 +201,9 @@ describe("owner pinning", () => {
     ["a list with an open item", { repository_owner: ["octo-org", { glob: "*" }] }],
     ["a sub glob", { sub: { glob: "repo:octo-org/*" } }],
     ["a sub regex", { sub: { regex: "repo:octo-org/.*" } }],
+    ["every Kubernetes service account", { sub: { glob: "system:serviceaccount:*" } }],
+    ["a Kubernetes namespace by wildcard", { sub: { glob: "system:serviceaccount:tollgate-*:x" } }],
+    ["a Kubernetes regex over namespaces", { sub: { regex: "system:serviceaccount:[a-z]+:x" } }],
   ];
   it.each(unpinned)("rejects %s, saying why and how to fix it", (_label, claims) => {
     const problems = problemsOf({ claims });

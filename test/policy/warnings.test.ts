@@ -18,6 +18,17 @@ describe("policyWarnings", () => {
     expect(ids({ sub: "repo:octo-org@65/octo-repo@74:ref:refs/heads/main", event_name: "push" })).toEqual([]);
   });
 
+  it("gives a Kubernetes service-account policy no GitHub warnings (no owner ids, no event_name there)", () => {
+    expect(ids({ sub: "system:serviceaccount:tollgate:connector" })).toEqual([]);
+    expect(ids({ sub: { glob: "system:serviceaccount:tollgate:*" } })).toEqual([]);
+    // Twin: a subject that is not a service account of a named namespace keeps both.
+    expect(ids({ sub: "system:serviceaccount:" })).toEqual(["no-numeric-owner-id", "event-name-open"]);
+    expect(ids({ sub: "repo:octo-org/octo-repo:ref:refs/heads/main" })).toEqual([
+      "no-numeric-owner-id",
+      "event-name-open",
+    ]);
+  });
+
   describe("no-numeric-owner-id", () => {
     it("warns when only names pin the owner, with the path and the fix", () => {
       const [warning] = policyWarnings("org-ci", {

@@ -1,9 +1,11 @@
+import type { KeyObject } from "node:crypto";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { createLogger, createRedactor } from "../../audit/index.js";
 import { generateConnectorKey, parsePrivateKey, publicKeyOf, startConnector } from "../../connector/index.js";
+import { isLoopbackHostname } from "../../oidc/index.js";
 import { parseDestinationPattern } from "../../tunnel/index.js";
 import type { DestinationPattern } from "../../tunnel/types.js";
 import type { CommandContext } from "../command-context.js";
@@ -14,6 +16,7 @@ interface ConnectorOptions {
   edge: string[];
   pool?: string;
   key?: string;
+  tokenFile?: string;
   allow: string[];
   ca?: string;
 }
@@ -32,6 +35,10 @@ export function registerConnector(program: Command, context: CommandContext): vo
     .option("--pool <name>", "the connector pool to join (the edge's connectors[].name)")
     .option("--key <file>", "the private key file written by `tollgate connector keygen`")
     .option(
+      "--token-file <file>",
+      "instead of --key: a file with an OIDC token from the platform (a Kubernetes projected service-account token), read again at every connect",
+    )
+    .option(
       "--allow <host:port>",
       "a destination this connector may reach, as tunnel destinations are written (repeatable; required)",
       collect,
@@ -40,7 +47,7 @@ export function registerConnector(program: Command, context: CommandContext): vo
     .option("--ca <file>", "PEM certificates to trust for the edge, beside the system's")
     .option(
       "--config <file>",
-      "a YAML file with edges, pool, key, allow and ca (the same as the flags; flags given add to its lists and replace its single values)",
+      "a YAML file with edges, pool, key or token_file, allow and ca (the same as the flags; flags given add to its lists and replace its single values)",
     )
     .action(async (flags: ConnectorOptions & { config?: string }) => {
       const options =
@@ -48,25 +55,21 @@ export function registerConnector(program: Command, context: CommandContext): vo
       const edges = options.edge.map((text) => edgeUrl(text));
       if (edges.length === 0) throw new UsageError("give at least one --edge https://HOST[:PORT]");
       if (options.pool === undefined) throw new UsageError("give --pool NAME (the edge's connectors[].name)");
-      if (options.key === undefined)
-        throw new UsageError("give --key FILE (from `tollgate connector keygen`)");
+      if ((options.key === undefined) === (options.tokenFile === undefined)) {
+        throw new UsageError(
+          "give --key FILE (from `tollgate connector keygen`) or --token-file FILE (an OIDC token from the platform), not both",
+        );
+      }
       if (options.allow.length === 0) {
         throw new UsageError(
           "give at least one --allow HOST:PORT: a connector carries nothing it does not allow",
         );
       }
       const allow = options.allow.map((text) => allowPattern(text));
-      const pem = await readFile(options.key, "utf8").catch(() => {
-        throw new UsageError(`cannot read the key file ${options.key}`);
-      });
-      let privateKey: ReturnType<typeof parsePrivateKey>;
-      try {
-        privateKey = parsePrivateKey(pem);
-      } catch {
-        throw new UsageError(
-          `${options.key} is not an Ed25519 private key (make one with tollgate connector keygen)`,
-        );
-      }
+      const credential: { tokenFile: string } | { privateKey: KeyObject } =
+        options.key === undefined
+          ? { tokenFile: await tokenFile(options.tokenFile!, edges) }
+          : { privateKey: await privateKeyFile(options.key) };
       const ca =
         options.ca === undefined
           ? undefined
@@ -84,7 +87,9 @@ export function registerConnector(program: Command, context: CommandContext): vo
         {
           component: "connector",
           pool: options.pool,
-          key: publicKeyOf(privateKey),
+          ...("privateKey" in credential
+            ? { key: publicKeyOf(credential.privateKey) }
+            : { token_file: credential.tokenFile }),
           edges: edges.map((e) => e.origin),
         },
         "connector starting",
@@ -92,7 +97,7 @@ export function registerConnector(program: Command, context: CommandContext): vo
       const running = startConnector({
         edges,
         pool: options.pool,
-        privateKey,
+        ...credential,
         allow,
         logger,
         proxyFor: (edge) => egressProxy(edge, context.env),
@@ -129,6 +134,34 @@ export function registerConnector(program: Command, context: CommandContext): vo
     });
 }
 
+async function privateKeyFile(file: string): Promise<KeyObject> {
+  const pem = await readFile(file, "utf8").catch(() => {
+    throw new UsageError(`cannot read the key file ${file}`);
+  });
+  try {
+    return parsePrivateKey(pem);
+  } catch {
+    throw new UsageError(`${file} is not an Ed25519 private key (make one with tollgate connector keygen)`);
+  }
+}
+
+/**
+ * The token file, checked readable now (it is read again at every connect). A bearer token is sent only
+ * over TLS, or over plain HTTP to an edge on this machine.
+ */
+async function tokenFile(file: string, edges: readonly URL[]): Promise<string> {
+  const plain = edges.find((edge) => edge.protocol === "http:" && !isLoopbackHostname(edge.hostname));
+  if (plain !== undefined) {
+    throw new UsageError(
+      `--edge ${plain.origin}: a token is sent only over https:// (http:// only for an edge on loopback)`,
+    );
+  }
+  await readFile(file, "utf8").catch(() => {
+    throw new UsageError(`cannot read the token file ${file}`);
+  });
+  return file;
+}
+
 function edgeUrl(text: string): URL {
   let url: URL;
   try {
@@ -153,6 +186,7 @@ const connectorConfigSchema = z.strictObject({
   edges: z.array(z.string()).optional(),
   pool: z.string().optional(),
   key: z.string().optional(),
+  token_file: z.string().optional(),
   allow: z.array(z.string()).optional(),
   ca: z.string().optional(),
 });
@@ -171,7 +205,7 @@ async function readConnectorConfig(path: string): Promise<z.output<typeof connec
   if (!result.success) {
     const issue = result.error.issues[0];
     throw new UsageError(
-      `${path}: ${issue?.path.join(".") || "the file"}: ${issue?.message ?? "invalid"} (keys: edges, pool, key, allow, ca)`,
+      `${path}: ${issue?.path.join(".") || "the file"}: ${issue?.message ?? "invalid"} (keys: edges, pool, key, token_file, allow, ca)`,
     );
   }
   return result.data;
@@ -183,13 +217,17 @@ function mergeConfig(
   flags: ConnectorOptions,
 ): ConnectorOptions {
   const pool = flags.pool ?? file.pool;
-  const key = flags.key ?? file.key;
+  // A credential given as a flag replaces the file's, whichever kind either is.
+  const credentialFlag = flags.key !== undefined || flags.tokenFile !== undefined;
+  const key = credentialFlag ? flags.key : file.key;
+  const tokenFile = credentialFlag ? flags.tokenFile : file.token_file;
   const ca = flags.ca ?? file.ca;
   return {
     edge: [...(file.edges ?? []), ...flags.edge],
     allow: [...(file.allow ?? []), ...flags.allow],
     ...(pool === undefined ? {} : { pool }),
     ...(key === undefined ? {} : { key }),
+    ...(tokenFile === undefined ? {} : { tokenFile }),
     ...(ca === undefined ? {} : { ca }),
   };
 }
