@@ -83,6 +83,11 @@ export interface AuditEvent {
   /** Connectors: the pool, and the id of the key the connector proved (a hash prefix, never the key). */
   connector_pool?: string;
   connector_key?: string;
+  /**
+   * On a `gateway.request` line: the decision answered an ingress's forward-auth subrequest (the ingress,
+   * not tollgate, carried the request; `method`, `host` and `path` are the original request's).
+   */
+  forward_auth?: boolean;
   status?: number;
   bytes_in?: number;
   bytes_out?: number;

@@ -1,6 +1,7 @@
 import { auditDefaults } from "../audit/types.js";
 import { type CompiledBroker, compileBroker } from "../broker/index.js";
 import { compileConnectorPool } from "../connector/connector-schema.js";
+import { compileForwardAuth } from "../forward-auth/index.js";
 import { parseDuration } from "../lib/duration.js";
 import {
   clientIpKey,
@@ -173,6 +174,9 @@ export function compileValidated(
       shutdownGraceMs: durationOr(raw.server?.shutdown_grace, configDefaults.shutdownGraceMs),
       trustProxy: raw.server?.trust_proxy ?? configDefaults.trustProxy,
       metrics: raw.server?.metrics ?? configDefaults.metrics,
+      ...(raw.server?.forward_auth === undefined
+        ? {}
+        : { forwardAuth: compileForwardAuth(raw.server.forward_auth) }),
     },
     warnings: located.map((warning) => ({ ...warning })),
   };
@@ -295,20 +299,18 @@ function checkRoutes(
       }
       seenPrefixes.set(where, index);
     }
+    checkRouteMode(route, path, clean, findings);
     builders.push(() => compileRoute(route, host, rule));
   });
   return builders;
 }
 
 function compileRoute(route: RawRoute, host: string | undefined, access: AccessRule): CompiledRoute {
-  return {
+  const common = {
     name: route.name,
     pathPrefix: route.path_prefix,
     ...(host === undefined ? {} : { host }),
     ...(route.methods === undefined ? {} : { methods: new Set(route.methods) }),
-    upstream: new URL(route.upstream),
-    stripPrefix: route.strip_prefix ?? configDefaults.stripPrefix,
-    timeoutMs: durationOr(route.timeout, configDefaults.routeTimeoutMs),
     forwardClaims: [...new Set(route.forward_claims ?? [])],
     authHeader: route.auth_header ?? configDefaults.authHeader,
     access,
@@ -318,8 +320,42 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
     ...(route.single_use === undefined || route.single_use === false
       ? {}
       : { singleUse: compileSingleUse(route.single_use) }),
+  };
+  if (route.mode === "forward_auth") return { ...common, mode: "forward_auth" };
+  return {
+    ...common,
+    mode: "proxy",
+    // checkRouteMode reported a proxy route without one.
+    upstream: new URL(route.upstream!),
+    stripPrefix: route.strip_prefix ?? configDefaults.stripPrefix,
+    timeoutMs: durationOr(route.timeout, configDefaults.routeTimeoutMs),
     ...(route.via === undefined ? {} : { via: route.via }),
   };
+}
+
+/**
+ * A proxy route needs its upstream; a forward_auth route has none, nor any of the fields that only say how
+ * tollgate reaches an upstream (the ingress does that).
+ */
+function checkRouteMode(route: RawRoute, path: (string | number)[], clean: Clean, findings: Finding[]): void {
+  if (route.mode === "forward_auth") {
+    for (const field of ["upstream", "strip_prefix", "timeout", "via"] as const) {
+      if (route[field] === undefined || !clean([...path, field])) continue;
+      findings.push({
+        path: [...path, field],
+        message: `route "${route.name}" is mode: forward_auth: the ingress in front reaches the upstream, so ${field} has no meaning here`,
+        fix: `remove ${field}, or write mode: proxy to have tollgate forward the requests`,
+      });
+    }
+    return;
+  }
+  if (route.upstream === undefined && clean([...path, "upstream"]) && clean([...path, "mode"])) {
+    findings.push({
+      path: [...path, "upstream"],
+      message: `route "${route.name}" is mode: proxy (the default) and has no upstream to forward to`,
+      fix: "write upstream: http://host:port, or mode: forward_auth when an ingress in front asks server.forward_auth and proxies the requests itself",
+    });
+  }
 }
 
 /**
@@ -519,12 +555,6 @@ function checkLimits(raw: RawConfig, clean: Clean, findings: Finding[], warnings
       limited.push({
         path: ["tunnels", index, "rate_limit"],
         key: tunnel.rate_limit.key,
-        allow: tunnel.allow,
-      });
-    if (isPlainObject(tunnel) && tunnel.concurrency !== undefined)
-      limited.push({
-        path: ["tunnels", index, "concurrency"],
-        key: tunnel.concurrency.key,
         allow: tunnel.allow,
       });
   });

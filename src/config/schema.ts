@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { brokerSchema } from "../broker/broker-schema.js";
 import { connectorPoolSchema } from "../connector/connector-schema.js";
+import { forwardAuthSchema } from "../forward-auth/index.js";
 import { parseDuration } from "../lib/duration.js";
 import {
   duration,
@@ -217,13 +218,22 @@ const routeSchema = z
       .describe("Allowed methods (upper case). Default: any method.")
       .meta({ examples: [["GET", "HEAD"]] })
       .optional(),
+    mode: z
+      .enum(["proxy", "forward_auth"])
+      .describe(
+        "`proxy`: tollgate forwards the route's requests to `upstream`. `forward_auth`: an ingress in front (nginx, Caddy, Envoy, Traefik) asks `server.forward_auth` about each request and proxies it itself; no `upstream`, `strip_prefix`, `timeout` or `via`, and requests sent to tollgate on this path get 404. Default: proxy.",
+      )
+      .meta({ examples: ["proxy"] })
+      .optional(),
     upstream: withCheck(
       z
         .string()
-        .describe("http(s) origin, optionally with a base path; no credentials, query or fragment.")
+        .describe(
+          "http(s) origin, optionally with a base path; no credentials, query or fragment. Required with mode: proxy; not allowed with mode: forward_auth.",
+        )
         .meta({ examples: ["http://artifacts.internal:8081"] }),
       checkUpstreamUrl,
-    ),
+    ).optional(),
     strip_prefix: z
       .boolean()
       .describe("Remove `path_prefix` from the path before forwarding. Default: false.")
@@ -254,7 +264,9 @@ const routeSchema = z
       "dc1",
     ).optional(),
   })
-  .describe("A reverse-proxy route to a private upstream.");
+  .describe(
+    "A route: a path prefix (and host) whose requests tollgate checks, then forwards to a private upstream (mode: proxy) or answers for an ingress that forwards them (mode: forward_auth).",
+  );
 
 /** The schema of the whole file. */
 export const configSchema = z
@@ -442,6 +454,7 @@ export const configSchema = z
           )
           .meta({ examples: [true] })
           .optional(),
+        forward_auth: forwardAuthSchema.optional(),
       })
       .describe("HTTP server limits.")
       .optional(),

@@ -1,5 +1,6 @@
 import type { CompiledBroker } from "../broker/types.js";
 import type { CompiledConnectorPool } from "../connector/connector-schema.js";
+import type { CompiledForwardAuth } from "../forward-auth/types.js";
 import type { AuthFailureSpec } from "../limits/types.js";
 import type { IssuerSettings, VerifierSettings } from "../oidc/types.js";
 import type { CompiledPolicy, PolicyWarning } from "../policy/types.js";
@@ -51,6 +52,8 @@ export interface CompiledConfig {
     readonly trustProxy: boolean;
     /** Serve Prometheus metrics at `GET /metrics`. Default true. */
     readonly metrics: boolean;
+    /** `server.forward_auth`: the endpoint an ingress asks (src/forward-auth/); absent: off. */
+    readonly forwardAuth?: CompiledForwardAuth;
   };
   /** Risky-but-legal findings, printed by `check` and logged at start-up. */
   readonly warnings: readonly PolicyWarning[];

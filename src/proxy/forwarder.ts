@@ -9,7 +9,7 @@ import {
   clientResponseHeadersFromRaw,
   upstreamRequestHeaders,
 } from "./headers.js";
-import type { CompiledRoute } from "./types.js";
+import type { ProxyRoute } from "./types.js";
 
 /** Per-request facts the server hands to {@link UpstreamForwarder.forward}. */
 export interface ForwardContext {
@@ -81,7 +81,7 @@ export interface UpstreamForwarder {
   forward(
     req: IncomingMessage,
     res: ServerResponse,
-    route: CompiledRoute,
+    route: ProxyRoute,
     context: ForwardContext,
   ): Promise<ForwardResult>;
   /** Closes every upstream connection pool, letting in-flight exchanges finish. */
@@ -133,10 +133,10 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
   };
   const dispatchers = new Map<string, Dispatcher>();
   // Keyed by the frozen route object: a reloaded configuration gets fresh plans, old ones are collected.
-  const plans = new WeakMap<CompiledRoute, RoutePlan>();
+  const plans = new WeakMap<ProxyRoute, RoutePlan>();
   let closed = false;
 
-  function planFor(route: CompiledRoute): RoutePlan {
+  function planFor(route: ProxyRoute): RoutePlan {
     let plan = plans.get(route);
     if (plan !== undefined) return plan;
     const origin = route.upstream.origin;
@@ -269,7 +269,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly res: ServerResponse,
-    private readonly route: CompiledRoute,
+    private readonly route: ProxyRoute,
     private readonly origin: string,
     private readonly resolve: (result: ForwardResult) => void,
     private readonly reject: (error: TollgateError) => void,
@@ -402,7 +402,7 @@ const failureWords: Record<string, string> = {
  * Wraps a failure before any response byte was sent. The message is for the operator (audit `detail`):
  * route, upstream origin and a code, nothing the upstream sent.
  */
-function upstreamError(route: CompiledRoute, origin: string, error: Error): TollgateError {
+function upstreamError(route: ProxyRoute, origin: string, error: Error): TollgateError {
   const code = (error as { code?: unknown }).code;
   const key = typeof code === "string" ? code : error.name;
   const timedOut = timeoutCodes.has(key);

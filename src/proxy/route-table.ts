@@ -1,18 +1,18 @@
-import type { CompiledRoute } from "./types.js";
+import type { CompiledRoute, ProxyRoute } from "./types.js";
 
 /** Finds the route for a request; built once per configuration, queried per request. */
-export interface RouteTable {
+export interface RouteTable<Route extends CompiledRoute = CompiledRoute> {
   /**
    * The route for a Host header and a path already normalised by {@link normalizeRequestPath}, or
    * `undefined`. The longest matching `pathPrefix` wins; at equal length a route bound to the request's
    * host beats a host-less one; at full equality the first route in the configuration wins.
    */
-  match(host: string | undefined, path: string): CompiledRoute | undefined;
-  readonly routes: readonly CompiledRoute[];
+  match(host: string | undefined, path: string): Route | undefined;
+  readonly routes: readonly Route[];
 }
 
-interface Candidate {
-  readonly route: CompiledRoute;
+interface Candidate<Route> {
+  readonly route: Route;
   /** Lower-case host without port and trailing dot, or undefined for any host. */
   readonly host: string | undefined;
 }
@@ -31,8 +31,8 @@ interface Candidate {
  * const table = createRouteTable(config.routes);
  * table.match("gateway.example.com:8080", "/artifacts/build.zip")?.name; // "artifacts"
  */
-export function createRouteTable(routes: readonly CompiledRoute[]): RouteTable {
-  const byKey = new Map<string, Candidate[]>();
+export function createRouteTable<Route extends CompiledRoute>(routes: readonly Route[]): RouteTable<Route> {
+  const byKey = new Map<string, Candidate<Route>[]>();
   let longestKey = 0;
   let anyHostBound = false;
   for (const route of routes) {
@@ -53,7 +53,7 @@ export function createRouteTable(routes: readonly CompiledRoute[]): RouteTable {
     );
   }
 
-  function pick(key: string, host: string | undefined): CompiledRoute | undefined {
+  function pick(key: string, host: string | undefined): Route | undefined {
     const list = byKey.get(key);
     if (list === undefined) return undefined;
     for (const candidate of list) {
@@ -90,10 +90,7 @@ export function createRouteTable(routes: readonly CompiledRoute[]): RouteTable {
  * @example
  * upstreamPathFor({ pathPrefix: "/artifacts/", stripPrefix: true, … }, "/artifacts/a.zip"); // "/a.zip"
  */
-export function upstreamPathFor(
-  route: Pick<CompiledRoute, "pathPrefix" | "stripPrefix">,
-  path: string,
-): string {
+export function upstreamPathFor(route: Pick<ProxyRoute, "pathPrefix" | "stripPrefix">, path: string): string {
   if (!route.stripPrefix) return path;
   const rest = path.slice(prefixKey(route.pathPrefix).length);
   return rest.charCodeAt(0) === 0x2f ? rest : `/${rest}`;

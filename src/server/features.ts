@@ -1,6 +1,7 @@
 import { createBrokerFeature } from "../broker/index.js";
 import type { CompiledConfig } from "../config/types.js";
 import { connectorFeature } from "../connector/index.js";
+import { forwardAuthFeature } from "../forward-auth/index.js";
 import type { FeatureFactory as FactoryOf } from "../pipeline/feature.js";
 import { tunnelFeature } from "../tunnel/index.js";
 import { whoamiFeature } from "../whoami/index.js";
@@ -17,4 +18,5 @@ export const builtInFeatures: readonly FeatureFactory[] = [
   connectorFeature,
   tunnelFeature,
   whoamiFeature,
+  forwardAuthFeature,
 ];

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { deciderConditions } from "../audit/index.js";
 import type { AuditEvent, AuditLog } from "../audit/types.js";
 import type { CompiledConfig } from "../config/types.js";
 import { TollgateError } from "../errors/index.js";
@@ -8,12 +7,10 @@ import type { Clock } from "../lib/clock.js";
 import { admitBody } from "../lib/expect-continue.js";
 import type { AbuseControls } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
-import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
+import { admitCaller } from "../pipeline/admit-caller.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import { auditFailure } from "../pipeline/outcome.js";
 import { sendError } from "../pipeline/send-error.js";
-import { decide, evaluateAccess } from "../policy/index.js";
-import type { AccessRule, DecisionSummary } from "../policy/types.js";
 import {
   normalizeRequestPath,
   type RouteTable,
@@ -101,67 +98,18 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
       const route = routeTable.match(req.headers.host, target.path);
       if (route === undefined) throw new TollgateError("TG_ROUTE_NOT_FOUND", `no route for ${target.path}`);
       event.route = route.name;
+      // Nothing to forward to: only the forward-auth endpoint decides on such a route (docs/ingress.md).
+      if (route.mode === "forward_auth") {
+        throw new TollgateError("TG_ROUTE_NOT_FOUND", `route ${route.name} is mode: forward_auth`);
+      }
       if (route.methods !== undefined && !route.methods.has(req.method ?? "")) {
         throw new TollgateError("TG_METHOD_NOT_ALLOWED", `method ${req.method} not allowed`, {
           headers: { allow: [...route.methods].join(", ") },
         });
       }
 
-      const rateLimit = route.rateLimit;
-      // Keyed by address: counted before any token work, so a flood without identity costs no verification.
-      if (rateLimit !== undefined && rateLimit.key.kind === "client_ip") {
-        const refusal = await controls.rateLimit(rateLimit, undefined, clientIp);
-        if (refusal !== undefined) {
-          event.limit = rateLimit.id;
-          throw refusal;
-        }
-      }
-
-      const extracted = extractToken(req.headers, route.authHeader === "authorization");
-      if (extracted === undefined) throw new TollgateError("TG_TOKEN_MISSING", "no bearer token presented");
-      presentedToken = extracted.token;
-      const authentication = await authenticate(
-        verifier,
-        extracted.token,
-        req.socket,
-        controls.authFailures,
-        clientIp,
-      );
-      auditAuthentication(event, authentication);
-      if (!authentication.ok) throw authentication.error;
-      const { verified } = authentication;
-      if (rateLimit !== undefined && rateLimit.key.kind === "claim") {
-        const refusal = await controls.rateLimit(rateLimit, verified.claims, clientIp);
-        if (refusal !== undefined) {
-          event.limit = rateLimit.id;
-          throw refusal;
-        }
-      }
-      const decisions = decisionsFor(verified.claims);
-
-      // The trace-free evaluation runs once per caller and rule; the traced one only to explain a denial.
-      let decision = decisions.get(route.access);
-      if (decision === undefined) {
-        decision = decide(route.access, { issuer: verified.issuer, claims: verified.claims });
-        decisions.set(route.access, decision);
-      }
-      event.policy = decision.policy;
-      if (!decision.allow) {
-        const identity = { issuer: verified.issuer, claims: verified.claims };
-        event.conditions = deciderConditions(evaluateAccess(route.access, identity));
-        throw new TollgateError("TG_POLICY_DENIED", decision.reason);
-      }
-      // After the policies: a request they refuse does not use the token up.
-      if (route.singleUse !== undefined) {
-        const refusal = await controls.useOnce(route.singleUse, verified);
-        if (refusal !== undefined) {
-          event.limit = "single_use";
-          throw refusal;
-        }
-      }
-
-      event.decision = "allow";
-      event.reason = decision.reason;
+      const { verified, credential } = await admitCaller(req, route, event, controls, verifier, clientIp);
+      presentedToken = credential.token;
       event.upstream = route.upstream.origin;
       if (route.via !== undefined) event.connector_pool = route.via;
       admitBody(res);
@@ -172,7 +120,7 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
         clientIp,
         proto,
         claims: verified.claims,
-        consumedHeaders: consumedHeaders(extracted.header),
+        consumedHeaders: consumedHeaders(credential.header),
         // A plain member, not a conditional spread: spreading builds the object at run time, per request.
         trustedForwardedFor: config.server.trustProxy
           ? firstHeader(req.headers["x-forwarded-for"])
@@ -192,21 +140,6 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
       auditLog.emit(event, presentedToken ?? extractToken(req.headers, true)?.token);
     }
   };
-}
-
-// Policy evaluation is pure: the same claims against the same compiled rule always decide alike. Keyed by
-// the verified token's frozen claims object, which the verified-token cache hands out again on every hit:
-// a repeated token costs no policy evaluation. Entries go with the claims when the cache drops them; a
-// reload brings new rule objects, so old decisions are never reused.
-const decisionMemos = new WeakMap<object, Map<AccessRule, DecisionSummary>>();
-
-function decisionsFor(claims: Readonly<Record<string, unknown>>): Map<AccessRule, DecisionSummary> {
-  let decisions = decisionMemos.get(claims);
-  if (decisions === undefined) {
-    decisions = new Map();
-    decisionMemos.set(claims, decisions);
-  }
-  return decisions;
 }
 
 const consumedGateway = ["gateway-authorization"] as const;

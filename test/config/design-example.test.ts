@@ -29,7 +29,8 @@ describe("the DESIGN.md example", () => {
     const route = config.routes[0]!;
     expect(route.name).toBe("artifacts");
     expect(route.pathPrefix).toBe("/artifacts/");
-    expect(route.upstream.href).toBe("http://artifacts.internal:8081/");
+    expect(route.mode).toBe("proxy");
+    expect(route.upstream?.href).toBe("http://artifacts.internal:8081/");
     expect(route.stripPrefix).toBe(true);
     expect([...(route.methods ?? [])]).toEqual(["GET", "HEAD", "PUT"]);
     expect(route.timeoutMs).toBe(30_000);

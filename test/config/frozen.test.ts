@@ -1,13 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { compileConfigText } from "../../src/config/index.js";
+import type { ProxyRoute } from "../../src/proxy/types.js";
 
 const text = await readFile(new URL("../../examples/tollgate.yaml", import.meta.url), "utf8");
 
 describe("the compiled configuration is frozen", () => {
   // ES modules run in strict mode, so writes to frozen objects throw instead of being ignored.
   const config = compileConfigText(text).config!;
-  const route = config.routes[0]!;
+  // The example's first route is a proxy route: its upstream URL is what must be frozen.
+  const route = config.routes[0] as ProxyRoute;
 
   it("throws on writes to plain objects and arrays, at every depth", () => {
     expect(() => {

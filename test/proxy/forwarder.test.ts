@@ -3,13 +3,13 @@ import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Socket } from "node:net";
 import { Pool } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CompiledRoute } from "../../src/config/types.js";
 import { isTollgateError, TollgateError } from "../../src/errors/index.js";
 import {
   createUpstreamForwarder,
   type ForwardContext,
   type UpstreamForwarderOptions,
 } from "../../src/proxy/index.js";
+import type { ProxyRoute } from "../../src/proxy/types.js";
 import { headerValues, listen, type Outcome, send, startTestProxy, testRoute } from "./harness.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -26,7 +26,7 @@ interface Setup {
 /** Upstream → forwarder → test proxy, all on loopback, torn down after the test. */
 async function setup(
   upstreamHandler: (req: IncomingMessage, res: ServerResponse) => void,
-  routes: (origin: string) => CompiledRoute[] = (origin) => [testRoute({ upstream: new URL(origin) })],
+  routes: (origin: string) => ProxyRoute[] = (origin) => [testRoute({ upstream: new URL(origin) })],
   context: Partial<ForwardContext> = {},
   options: UpstreamForwarderOptions = {},
 ): Promise<Setup> {

@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { CompiledRoute } from "../../src/config/types.js";
 import { toErrorResponse } from "../../src/errors/index.js";
 import {
   clientAddress,
@@ -11,9 +10,10 @@ import {
   type UpstreamForwarder,
   upstreamPathFor,
 } from "../../src/proxy/index.js";
+import type { ProxyRoute } from "../../src/proxy/types.js";
 
 /** A compiled route with test defaults; only what a test cares about is given. */
-export function testRoute(overrides: Partial<CompiledRoute> & { upstream: URL }): CompiledRoute {
+export function testRoute(overrides: Partial<ProxyRoute> & { upstream: URL }): ProxyRoute {
   return {
     name: "test-route",
     pathPrefix: "/",
@@ -68,7 +68,7 @@ export interface TestProxy extends Listening {
  */
 export async function startTestProxy(
   forwarder: UpstreamForwarder,
-  routes: readonly CompiledRoute[],
+  routes: readonly ProxyRoute[],
   context: Partial<ForwardContext> = {},
 ): Promise<TestProxy> {
   const table = createRouteTable(routes);

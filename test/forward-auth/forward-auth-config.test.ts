@@ -1,0 +1,94 @@
+import { describe, expect, it } from "vitest";
+import { compileConfigText } from "../../src/config/index.js";
+
+// What `tollgate check` says of route modes and server.forward_auth: the compiler's problems are what it
+// prints, with path, line and fix.
+const base = `issuers:
+  - { name: gh, preset: github, audiences: [tollgate.example.com] }
+policies:
+  ci: { claims: { repository_owner_id: 5678 } }
+`;
+
+function problemsOf(text: string) {
+  const result = compileConfigText(text, { sourceName: "t.yaml" });
+  return { config: result.config, problems: result.problems };
+}
+
+describe("route mode and server.forward_auth in the configuration", () => {
+  it("compiles a forward_auth route without upstream, and the endpoint with its defaults", () => {
+    const { config, problems } = problemsOf(`${base}server: { forward_auth: {} }
+routes:
+  - { name: a, mode: forward_auth, path_prefix: /a/, allow: [ci], forward_claims: [repository] }
+  - { name: b, path_prefix: /b/, upstream: "http://b.internal:80", allow: [ci] }
+`);
+    expect(problems).toEqual([]);
+    expect(config?.server.forwardAuth).toEqual({ path: "/_tollgate/auth", maxAgeMs: 60_000 });
+    const [a, b] = config!.routes;
+    expect(a).toMatchObject({ mode: "forward_auth", forwardClaims: ["repository"] });
+    expect(a?.upstream).toBeUndefined();
+    expect(b).toMatchObject({ mode: "proxy", stripPrefix: false, timeoutMs: 30_000 });
+    expect(b?.upstream?.origin).toBe("http://b.internal");
+  });
+
+  it("is off by default", () => {
+    const { config } = problemsOf(`${base}routes:
+  - { name: b, path_prefix: /b/, upstream: "http://b.internal:80", allow: [ci] }
+`);
+    expect(config?.server.forwardAuth).toBeUndefined();
+  });
+
+  it("refuses upstream, strip_prefix, timeout and via on a forward_auth route, each with its fix", () => {
+    const { config, problems } = problemsOf(`${base}routes:
+  - name: a
+    mode: forward_auth
+    path_prefix: /a/
+    upstream: "http://a.internal:80"
+    strip_prefix: true
+    timeout: 5s
+    allow: [ci]
+`);
+    expect(config).toBeUndefined();
+    expect(problems.map((problem) => problem.path)).toEqual([
+      "routes[0].upstream",
+      "routes[0].strip_prefix",
+      "routes[0].timeout",
+    ]);
+    expect(problems[0]?.message).toContain("mode: forward_auth");
+    expect(problems[0]?.fix).toContain("remove upstream");
+    expect(problems[0]?.line).toBe(9);
+  });
+
+  it("refuses a proxy route (the default mode) without an upstream, naming both ways out", () => {
+    const { config, problems } = problemsOf(`${base}routes:
+  - { name: a, path_prefix: /a/, allow: [ci] }
+`);
+    expect(config).toBeUndefined();
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ path: "routes[0].upstream" });
+    expect(problems[0]?.message).toContain("no upstream");
+    expect(problems[0]?.fix).toContain("mode: forward_auth");
+  });
+
+  it("refuses an unknown mode and a malformed endpoint path or max_age", () => {
+    const { problems } = problemsOf(`${base}server: { forward_auth: { path: "auth/", max_age: 10 } }
+routes:
+  - { name: a, mode: ingress, path_prefix: /a/, allow: [ci] }
+`);
+    const paths = problems.map((problem) => problem.path);
+    expect(paths).toContain("routes[0].mode");
+    expect(paths).toContain("server.forward_auth.path");
+    expect(paths).toContain("server.forward_auth.max_age");
+    // The mode is wrong, so the missing upstream is not reported on top of it.
+    expect(paths).not.toContain("routes[0].upstream");
+  });
+
+  it("takes a custom path and max_age", () => {
+    const { config, problems } =
+      problemsOf(`${base}server: { forward_auth: { path: /auth/check, max_age: 0s } }
+routes:
+  - { name: a, mode: forward_auth, path_prefix: /a/, allow: [ci] }
+`);
+    expect(problems).toEqual([]);
+    expect(config?.server.forwardAuth).toEqual({ path: "/auth/check", maxAgeMs: 0 });
+  });
+});
