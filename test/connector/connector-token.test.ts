@@ -284,7 +284,12 @@ routes:
     );
     await harness.running.reload(narrowed.config!);
     await eventually(readiness, (text) => text.includes('"dc1":0'));
-    expect(await eventually(async () => connector.connected(), (count) => count === 0)).toBe(0);
+    expect(
+      await eventually(
+        async () => connector.connected(),
+        (count) => count === 0,
+      ),
+    ).toBe(0);
     expect(await routeStatus()).toBe(502);
     await harness.running.reload(harness.config);
     await connector.waitConnected();
