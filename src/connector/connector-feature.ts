@@ -7,6 +7,7 @@ import { deciderConditions, identityFromClaims } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import { sha256Hex } from "../lib/sha256.js";
+import { authenticate } from "../pipeline/authenticate.js";
 import type { ConnectorSession, ConnectorTokenIdentity } from "../pipeline/connectors.js";
 import type {
   FeatureContext,
@@ -77,7 +78,7 @@ function createConnectorFeature(
   config: ConnectorFeatureConfig,
   dependencies: FeatureDependencies,
 ): GatewayFeature {
-  const { connectorPools, auditLog, logger, clock, verifier } = dependencies;
+  const { connectorPools, auditLog, logger, clock, verifier, controls } = dependencies;
   const pools = new Map(config.connectors.map((pool) => [pool.name, pool]));
 
   return {
@@ -278,14 +279,22 @@ function createConnectorFeature(
       event.detail = "the challenge was not signed for this token by the session key";
       return undefined;
     }
-    let verified: Awaited<ReturnType<typeof verifier.verify>>;
-    try {
-      verified = await verifier.verify(token);
-    } catch (error) {
+    // As every token the edge checks: behind listen.auth_failures, a failure counted against the address.
+    const authentication = await authenticate(
+      verifier,
+      token,
+      undefined,
+      controls.authFailures,
+      event.client_ip,
+    );
+    if (!authentication.ok) {
+      const { error } = authentication;
       event.reason = isTollgateError(error) ? error.code : "TG_TOKEN_INVALID";
       event.detail = error instanceof Error ? error.message : "the token did not verify";
+      if (authentication.limit !== undefined) event.limit = authentication.limit;
       return undefined;
     }
+    const { verified } = authentication;
     const identity = { issuer: verified.issuer, claims: verified.claims };
     event.identity = identityFromClaims(verified.claims);
     // The issuer's clock skew lets a token pass a little past `exp`; a session ends at `exp` itself, so a

@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { compileConfigText } from "../../src/config/index.js";
 import { type RunningConnector, startConnector } from "../../src/connector/index.js";
 import { createDevIssuer, type DevIssuer } from "../../src/dev/dev-issuer.js";
 import { sha256Hex } from "../../src/lib/sha256.js";
@@ -99,6 +100,29 @@ describe("connectors authenticated by a platform OIDC token (--token-file)", () 
     return event!;
   }
 
+  /** The edge's configuration: pool dc1 admits the service account `dc1Subject`, dc2 another one. */
+  function edgeConfig(issuerUrl: string, dc1Subject: string): string {
+    return `${devIssuerYaml(issuerUrl)}  - name: cluster
+    issuer: ${cluster.issuerUrl}
+    audiences: [${connectorAudience}]
+policies:
+  ci: { issuer: dev, claims: { repository_owner_id: 65 } }
+  dc1-connector: { issuer: cluster, claims: { sub: "${dc1Subject}" } }
+  dc2-connector: { issuer: cluster, claims: { sub: "system:serviceaccount:tollgate:dc2" } }
+connectors:
+  - name: dc1
+    allow: [dc1-connector]
+  - name: dc2
+    allow: [dc2-connector]
+routes:
+  - name: inside
+    path_prefix: /inside/
+    upstream: ${upstream.url}
+    allow: [ci]
+    via: dc1
+`;
+  }
+
   async function routeStatus(): Promise<number> {
     const token = await harness.mint();
     presented.push(token);
@@ -117,36 +141,17 @@ describe("connectors authenticated by a platform OIDC token (--token-file)", () 
       res.writeHead(200, { "content-type": "text/plain" });
       res.end(`private service saw ${req.method} ${req.url}`);
     });
-    harness = await startGatewayHarness(
-      (issuerUrl) => `${devIssuerYaml(issuerUrl)}  - name: cluster
-    issuer: ${cluster.issuerUrl}
-    audiences: [${connectorAudience}]
-policies:
-  ci: { issuer: dev, claims: { repository_owner_id: 65 } }
-  dc1-connector: { issuer: cluster, claims: { sub: "${serviceAccount}" } }
-  dc2-connector: { issuer: cluster, claims: { sub: "system:serviceaccount:tollgate:dc2" } }
-connectors:
-  - name: dc1
-    allow: [dc1-connector]
-  - name: dc2
-    allow: [dc2-connector]
-routes:
-  - name: inside
-    path_prefix: /inside/
-    upstream: ${upstream.url}
-    allow: [ci]
-    via: dc1
-`,
-    );
+    harness = await startGatewayHarness((issuerUrl) => edgeConfig(issuerUrl, serviceAccount));
   });
+
+  async function readiness(): Promise<string> {
+    return JSON.stringify(await fetch(`${harness.url}/readyz`).then((res) => res.json()));
+  }
 
   afterEach(async () => {
     await Promise.all(running.splice(0).map((connector) => connector.close()));
     // Each test starts from an empty pool.
-    await eventually(
-      async () => JSON.stringify(await fetch(`${harness.url}/readyz`).then((res) => res.json())),
-      (text) => text.includes('"dc1":0') && text.includes('"dc2":0'),
-    );
+    await eventually(readiness, (text) => text.includes('"dc1":0') && text.includes('"dc2":0'));
   });
 
   afterAll(async () => {
@@ -266,8 +271,28 @@ routes:
     expect(disconnects.some((e) => e.reason === "TG_TOKEN_EXPIRED")).toBe(true);
     // The rotated connector kept its one session all along; the stale one is out (its token expired).
     expect(rotated.connected()).toBe(1);
-    const readiness = JSON.stringify(await fetch(`${harness.url}/readyz`).then((res) => res.json()));
-    expect(readiness).toContain('"dc1":1');
+    expect(await readiness()).toContain('"dc1":1');
+    expect(await routeStatus()).toBe(200);
+  });
+
+  it("a reload whose policies no longer admit the token closes its session; restoring them lets the connector back in", async () => {
+    const connector = connect("dc1", await tokenFile(await clusterToken()));
+    await connector.waitConnected();
+    const narrowed = compileConfigText(
+      edgeConfig(harness.issuer.issuerUrl, "system:serviceaccount:tollgate:someone-else"),
+      { env: {}, sourceName: "test.yaml" },
+    );
+    await harness.running.reload(narrowed.config!);
+    await eventually(readiness, (text) => text.includes('"dc1":0'));
+    expect(
+      await eventually(
+        async () => connector.connected(),
+        (count) => count === 0,
+      ),
+    ).toBe(0);
+    expect(await routeStatus()).toBe(502);
+    await harness.running.reload(harness.config);
+    await connector.waitConnected();
     expect(await routeStatus()).toBe(200);
   });
 
@@ -282,5 +307,67 @@ routes:
         expect(output.includes(form), `token form ${form.slice(0, 24)}… leaked`).toBe(false);
       }
     }
+  });
+});
+
+describe("a connector's failing tokens count against listen.auth_failures", () => {
+  let cluster: DevIssuer;
+  let harness: GatewayHarness;
+  let dir: string;
+  let connector: RunningConnector | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tollgate-connector-token-throttle-"));
+    cluster = await createDevIssuer({ host: "127.0.0.1", port: 0 });
+    harness = await startGatewayHarness(
+      (issuerUrl) => `listen:
+  auth_failures: { max: 2, per: 1m }
+${devIssuerYaml(issuerUrl)}  - name: cluster
+    issuer: ${cluster.issuerUrl}
+    audiences: [${connectorAudience}]
+policies:
+  dc1-connector: { issuer: cluster, claims: { sub: "${serviceAccount}" } }
+connectors:
+  - name: dc1
+    allow: [dc1-connector]
+`,
+    );
+  });
+
+  afterAll(async () => {
+    await connector?.close();
+    await harness?.close();
+    await cluster?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("two expired tokens block the address: the retrying connector's next connections are refused before any check", async () => {
+    const expired = await cluster.mint(kubernetesClaims("tollgate", "connector"), {
+      audience: connectorAudience,
+      issuedAt: Math.floor(Date.now() / 1000) - 7_200,
+      expiresInSeconds: 600,
+    });
+    const file = join(dir, "token");
+    await writeFile(file, expired);
+    connector = startConnector({
+      edges: [new URL(harness.url)],
+      pool: "dc1",
+      tokenFile: file,
+      allow: patterns("127.0.0.1:1"),
+      logger: capturedLogger().logger,
+      backoff: { baseMs: 20, maxMs: 40 },
+    });
+    const events = await eventually(
+      () => harness.auditEvents(),
+      (list) => list.some((event) => event.event === "connection.refused"),
+    );
+    // Dozens of attempts by now at this backoff; only the two that reached the token were checked.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const denied = (await harness.auditEvents()).filter(
+      (event) => event.event === "connector.connect" && event.reason === "TG_TOKEN_EXPIRED",
+    );
+    expect(denied).toHaveLength(2);
+    expect(events.some((event) => event.event === "connection.refused")).toBe(true);
+    expect(connector.connected()).toBe(0);
   });
 });
