@@ -23,7 +23,6 @@ import {
   validateAlgorithms,
 } from "../oidc/index.js";
 import { type AccessRule, type CompiledPolicy, compilePolicy, policyWarnings } from "../policy/index.js";
-import { compileRouteWebSocket } from "../proxy/websocket-schema.js";
 import { compileTunnel } from "../tunnel/tunnel-schema.js";
 import { formatPath, type PathSegments, parsePath } from "./config-path.js";
 import { deepFreeze } from "./deep-freeze.js";
@@ -331,7 +330,6 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
     stripPrefix: route.strip_prefix ?? configDefaults.stripPrefix,
     timeoutMs: durationOr(route.timeout, configDefaults.routeTimeoutMs),
     ...(route.via === undefined ? {} : { via: route.via }),
-    websocket: compileRouteWebSocket(route.websocket),
   };
 }
 

@@ -15,7 +15,6 @@ import {
 } from "../lib/schema-fields.js";
 import { authFailuresSchema, rateLimitSchema, singleUseSchema } from "../limits/index.js";
 import type { RawMatcher } from "../policy/types.js";
-import { routeWebSocketSchema } from "../proxy/websocket-schema.js";
 import { tunnelSchema } from "../tunnel/tunnel-schema.js";
 
 /**
@@ -260,7 +259,6 @@ const routeSchema = z
       .optional(),
     rate_limit: rateLimitSchema.optional(),
     single_use: singleUseSchema.optional(),
-    websocket: routeWebSocketSchema.optional(),
     via: name(
       "Carry this route through a pool of `connectors` (which dial out to this edge from inside the private network): `upstream` is then the address as the connector sees it, and this edge never dials it. Default: dial the upstream directly.",
       "dc1",

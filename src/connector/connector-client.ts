@@ -37,6 +37,8 @@ import {
   connectorAuthority,
   connectorPoolHeader,
   helloPath,
+  linkConnectionWindowBytes,
+  linkStreamWindowBytes,
   sessionKeyHeader,
   signatureHeader,
   tokenHeader,
@@ -282,9 +284,16 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
           return;
         }
         if (head.length > 0) socket.unshift(head);
+        // No Nagle on the link (see connector-feature.ts): small frames go out at once.
+        socket.setNoDelay(true);
         links.add(socket);
         let proven = false;
-        const server = createHttp2Server({ settings: { maxConcurrentStreams: 10_000 } });
+        const server = createHttp2Server({
+          settings: { maxConcurrentStreams: 10_000, initialWindowSize: linkStreamWindowBytes },
+        });
+        server.on("session", (session) => {
+          session.once("connect", () => session.setLocalWindowSize(linkConnectionWindowBytes));
+        });
         server.on("stream", (stream, headers) => {
           if (headers[":path"] === helloPath && headers[":method"] === "POST") {
             void answerHello(stream, headers, socket);

@@ -26,3 +26,15 @@ export const bindingHeader = "tollgate-binding";
  */
 export const tokenHeader = "tollgate-token";
 export const sessionKeyHeader = "tollgate-session-key";
+
+/**
+ * HTTP/2 flow control on the link, set alike by both ends (a window is what the *other* end may send before
+ * this one acknowledges). With Node's defaults, 64 KiB per stream and per connection, a bulk tunnel stops
+ * every 64 KiB until the far process is scheduled and sends WINDOW_UPDATE; on the shared bench machine
+ * that cost the connector 2–3× the CPU per GiB (bench/connector.mjs, bench/README.md). A stream's window
+ * also bounds what one tunnel can have buffered towards a reader that stopped reading, as a TCP socket's
+ * buffer does, so it stays at 1 MiB; the connection's window is shared by all streams (Node acknowledges
+ * it as data arrives, even for a paused stream, so a stalled tunnel does not hold it).
+ */
+export const linkStreamWindowBytes = 1024 * 1024;
+export const linkConnectionWindowBytes = 16 * 1024 * 1024;

@@ -3,7 +3,6 @@ export {
   createUpstreamForwarder,
   type ForwardContext,
   type ForwardResult,
-  type UpgradedExchange,
   type UpstreamForwarder,
   type UpstreamForwarderOptions,
 } from "./forwarder.js";

@@ -40,7 +40,6 @@ export {
 export { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
 export { ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 export {
-  closeTunnels,
   type SplicedTunnel,
   type SpliceOptions,
   spliceSockets,

@@ -10,7 +10,12 @@ import {
   type RunningConnector,
   startConnector,
 } from "../../src/connector/index.js";
-import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
+import {
+  devIssuerYaml,
+  type GatewayHarness,
+  startGatewayHarness,
+  testAudience,
+} from "../helpers/gateway-harness.js";
 import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import { type EchoServer, eventually, startEchoServer } from "../tunnel/helpers.js";
 import { patterns } from "./helpers.js";
@@ -42,9 +47,12 @@ describe("a connector linked over TLS", () => {
   tls: { cert: ${certFile}, key: ${keyFile} }
 ${devIssuerYaml(issuerUrl)}policies:
   ci: { claims: { repository_owner_id: 65 } }
+  cluster-connector: { claims: { sub: "system:serviceaccount:tollgate:connector" } }
 connectors:
   - name: dc1
     public_keys: ["${key.publicKey}"]
+  - name: dc2
+    allow: [cluster-connector]
 tunnels:
   - name: private
     destinations: ["127.0.0.1:${echo.port}"]
@@ -100,6 +108,33 @@ tunnels:
     socket.destroy();
     const events = await harness.auditEvents();
     expect(events.find((event) => event.event === "connector.connect")).toMatchObject({ decision: "allow" });
+  });
+
+  it("a connector with a token file joins over TLS, its token answer bound to the TLS session", async () => {
+    const token = await harness.issuer.mint(
+      { sub: "system:serviceaccount:tollgate:connector" },
+      { audience: testAudience },
+    );
+    const tokenFile = join(certs.dir, "token");
+    await writeFile(tokenFile, token);
+    const tokenConnector = startConnector({
+      edges: [edgeUrl],
+      pool: "dc2",
+      tokenFile,
+      allow: patterns(`127.0.0.1:${echo.port}`),
+      ca: certs.caPem,
+      logger: silent,
+      backoff: { baseMs: 20, maxMs: 200 },
+    });
+    try {
+      await tokenConnector.waitConnected();
+      const events = await harness.auditEvents();
+      expect(
+        events.find((event) => event.event === "connector.connect" && event.connector_pool === "dc2"),
+      ).toMatchObject({ decision: "allow", policy: "cluster-connector" });
+    } finally {
+      await tokenConnector.close();
+    }
   });
 
   it("twin: a connector that does not trust the edge's certificate never connects", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { answerChallenge, checkAnswer, newChallenge } from "../../src/connector/handshake.js";
 import { generateConnectorKey, parsePrivateKey, parsePublicKey } from "../../src/connector/index.js";
+import { sha256Hex } from "../../src/lib/sha256.js";
 
 /** The connector's proof of identity: what verifies, and every way a stolen or relayed answer fails. */
 
@@ -56,5 +57,40 @@ describe("connector handshake", () => {
       expect(parsePublicKey(text)).toBeUndefined();
     }
     expect(parsePublicKey(mine.publicKey)).toBeDefined();
+  });
+
+  describe("a token answer (signed with the connector's session key over the token's hash)", () => {
+    const token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6dDpjIn0.c2ln";
+    const binding = Buffer.alloc(32, 7);
+
+    it("verifies for this token, challenge and TLS session", () => {
+      const challenge = newChallenge();
+      const signature = answerChallenge(privateKey, "dc1", challenge, binding, token);
+      expect(checkAnswer(poolKeys, "dc1", challenge, binding, signature, sha256Hex(token))).toBe(
+        mine.publicKey,
+      );
+    });
+
+    it("twin: refused for another token (a signature cannot carry a swapped token), challenge or TLS session", () => {
+      const challenge = newChallenge();
+      const signature = answerChallenge(privateKey, "dc1", challenge, binding, token);
+      expect(
+        checkAnswer(poolKeys, "dc1", challenge, binding, signature, sha256Hex(`${token}x`)),
+      ).toBeUndefined();
+      expect(
+        checkAnswer(poolKeys, "dc1", newChallenge(), binding, signature, sha256Hex(token)),
+      ).toBeUndefined();
+      expect(
+        checkAnswer(poolKeys, "dc1", challenge, Buffer.alloc(32, 8), signature, sha256Hex(token)),
+      ).toBeUndefined();
+    });
+
+    it("twin: a key answer does not pass for a token answer, nor the other way round", () => {
+      const challenge = newChallenge();
+      const keyAnswer = answerChallenge(privateKey, "dc1", challenge, binding);
+      const tokenAnswer = answerChallenge(privateKey, "dc1", challenge, binding, token);
+      expect(checkAnswer(poolKeys, "dc1", challenge, binding, keyAnswer, sha256Hex(token))).toBeUndefined();
+      expect(checkAnswer(poolKeys, "dc1", challenge, binding, tokenAnswer)).toBeUndefined();
+    });
   });
 });
