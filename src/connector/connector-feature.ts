@@ -3,20 +3,18 @@ import { connect as connectHttp2 } from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { TLSSocket } from "node:tls";
-import { deciderConditions, identityFromClaims } from "../audit/index.js";
 import type { AuditEvent } from "../audit/types.js";
-import { isTollgateError, TollgateError } from "../errors/index.js";
-import { sha256Hex } from "../lib/sha256.js";
-import type { ConnectorSession, ConnectorTokenIdentity } from "../pipeline/connectors.js";
+import { TollgateError } from "../errors/index.js";
+import type { ConnectorSession } from "../pipeline/connectors.js";
 import type {
   FeatureContext,
   FeatureDependencies,
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
-import { decide, evaluateAccess } from "../policy/index.js";
+import { decide } from "../policy/index.js";
 import { answerConnectError } from "../tunnel/raw-response.js";
-import { keyId, parsePublicKey } from "./connector-keys.js";
+import { keyId } from "./connector-keys.js";
 import type { CompiledConnectorPool } from "./connector-schema.js";
 import { channelBindingOf, checkAnswer, http2Transport, newChallenge } from "./handshake.js";
 import {
@@ -32,6 +30,12 @@ import {
   tokenHeader,
   welcomePath,
 } from "./protocol.js";
+import {
+  type Admission,
+  type ChallengeProof,
+  createTokenAdmission,
+  type HelloAnswer,
+} from "./token-admission.js";
 
 /** What the connector feature reads of the compiled configuration. */
 export interface ConnectorFeatureConfig {
@@ -40,8 +44,6 @@ export interface ConnectorFeatureConfig {
 
 /** How long a connector has, from its CONNECT, to prove its key. */
 const helloTimeoutMs = 10_000;
-/** The shortest wait between two renewals of a token-admitted session (see `renewBeforeExpiry`). */
-const minimumRenewalDelayMs = 1_000;
 
 /**
  * The edge's side of the outbound-only link. A connector inside a private network dials this edge's
@@ -79,7 +81,8 @@ function createConnectorFeature(
   config: ConnectorFeatureConfig,
   dependencies: FeatureDependencies,
 ): GatewayFeature {
-  const { connectorPools, auditLog, logger, clock, verifier } = dependencies;
+  const { connectorPools, auditLog, logger, clock } = dependencies;
+  const tokens = createTokenAdmission(dependencies);
   const pools = new Map(config.connectors.map((pool) => [pool.name, pool]));
 
   return {
@@ -159,7 +162,7 @@ function createConnectorFeature(
         ? undefined
         : answer.token === undefined
           ? admitKey(pool, proof, answer.signature, event)
-          : await admitToken(pool, proof, answer, undefined, event);
+          : await tokens.admit(pool, proof, answer, undefined, event);
     event.duration_ms = clock() - context.startedMs;
     if (admitted === undefined) {
       event.reason ||= "TG_POLICY_DENIED";
@@ -200,7 +203,11 @@ function createConnectorFeature(
     const connectedAt = clock();
     // Why the edge closed the link, when it did (a token that lapsed or was refused on renewal).
     const ending: { reason: string; detail?: string } = { reason: "closed" };
-    if (connector.token !== undefined) renewBeforeExpiry(connector, pool, binding, ending, context);
+    if (connector.token !== undefined) {
+      tokens.renewBeforeExpiry(connector, pool, binding, ending, context, (challenge) =>
+        askAnswer(session, pool.name, challenge, binding !== undefined),
+      );
+    }
     session.once("close", () => {
       connectorPools.remove(connector);
       auditLog.emit(
@@ -240,186 +247,6 @@ function createConnectorFeature(
     event.reason = "connector-key-verified";
     return { publicKey };
   }
-
-  /**
-   * A token answer: the challenge signed by the connector's session key over the token's hash, the token
-   * verified by the edge's issuers, one of the pool's policies admitting it, and no other session holding
-   * the token with another session key. `renewing`: the session asking again, whose session key the
-   * answer must be signed with. Writes the outcome into `event`; `undefined` when refused.
-   */
-  async function admitToken(
-    pool: CompiledConnectorPool,
-    proof: ChallengeProof,
-    answer: HelloAnswer,
-    renewing: ConnectorSession | undefined,
-    event: AuditEvent,
-  ): Promise<Admission | undefined> {
-    const token = answer.token ?? "";
-    const tokenSha256 = sha256Hex(token);
-    event.token_sha256 = tokenSha256;
-    event.reason = "TG_POLICY_DENIED";
-    if (pool.tokenAccess === undefined) {
-      event.detail = `pool ${pool.name} admits connectors by key only (it has no allow), and this one offered a token`;
-      return undefined;
-    }
-    const sessionKey = answer.sessionKey;
-    const parsed = sessionKey === undefined ? undefined : parsePublicKey(sessionKey);
-    if (sessionKey === undefined || parsed === undefined) {
-      event.detail = "the token came without a valid session key";
-      return undefined;
-    }
-    if (renewing !== undefined && renewing.publicKey !== sessionKey) {
-      event.detail = "the renewed token was signed with another session key than the session's";
-      return undefined;
-    }
-    const signed = checkAnswer(
-      [{ text: sessionKey, key: parsed }],
-      pool.name,
-      proof.challenge,
-      proof.binding,
-      answer.signature,
-      tokenSha256,
-    );
-    if (signed === undefined) {
-      event.detail = "the challenge was not signed for this token by the session key";
-      return undefined;
-    }
-    let verified: Awaited<ReturnType<typeof verifier.verify>>;
-    try {
-      verified = await verifier.verify(token);
-    } catch (error) {
-      event.reason = isTollgateError(error) ? error.code : "TG_TOKEN_INVALID";
-      event.detail = error instanceof Error ? error.message : "the token did not verify";
-      return undefined;
-    }
-    const identity = { issuer: verified.issuer, claims: verified.claims };
-    event.identity = identityFromClaims(verified.claims);
-    // The issuer's clock skew lets a token pass a little past `exp`; a session ends at `exp` itself, so a
-    // connector is not let back in on the token its session just expired with.
-    if (verified.expiresAtMs <= clock()) {
-      event.reason = "TG_TOKEN_EXPIRED";
-      event.detail = "the token's exp has passed (a connector's session lasts no longer than its token)";
-      return undefined;
-    }
-    const decision = decide(pool.tokenAccess, identity);
-    if (!decision.allow) {
-      event.reason = decision.reason;
-      if (decision.policy !== undefined) event.policy = decision.policy;
-      event.conditions = deciderConditions(evaluateAccess(pool.tokenAccess, identity));
-      event.detail = `no policy of pool ${pool.name} admits this token`;
-      return undefined;
-    }
-    event.policy = decision.policy;
-    // A bearer token admits whoever holds it; while this token's connector is connected, a second session
-    // key presenting it (someone who copied the token) is refused, and the refusal is audited.
-    const holder = connectorPools
-      .members()
-      .find((member) => member.token?.tokenSha256 === tokenSha256 && member.publicKey !== sessionKey);
-    if (holder !== undefined) {
-      event.detail = `this token is in use by another connector session (key ${holder.keyId}, pool ${holder.pool})`;
-      return undefined;
-    }
-    if (renewing?.token !== undefined && renewing.token.claims.sub !== verified.claims.sub) {
-      event.detail = "the renewed token names another subject than the session's";
-      return undefined;
-    }
-    event.reason = decision.reason;
-    const identityOfToken: ConnectorTokenIdentity = {
-      ...identity,
-      tokenSha256,
-      expiresAtMs: verified.expiresAtMs,
-    };
-    return { publicKey: sessionKey, token: identityOfToken };
-  }
-
-  /**
-   * Keeps a token-admitted session no longer than its token: halfway to the token's expiry (at least a
-   * second apart) the edge asks the connector again on the link, and it answers with the token it reads
-   * now. A newer token pushes the expiry out; the same one again waits for the next half; a refusal
-   * (another subject, a policy that no longer admits it) or the expiry closes the session. Kubernetes
-   * rotates a projected token at 80 % of its life, so renewals find the new one well before the old lapses.
-   */
-  function renewBeforeExpiry(
-    connector: ConnectorSession,
-    pool: CompiledConnectorPool,
-    binding: Buffer | undefined,
-    ending: { reason: string; detail?: string },
-    context: FeatureContext,
-  ): void {
-    const { session } = connector;
-    let expiry: NodeJS.Timeout | undefined;
-    let renewal: NodeJS.Timeout | undefined;
-    const close = (reason: string, detail: string) => {
-      ending.reason = reason;
-      ending.detail = detail;
-      session.destroy();
-    };
-    const schedule = () => {
-      const token = connector.token!;
-      const remainingMs = token.expiresAtMs - clock();
-      clearTimeout(expiry);
-      clearTimeout(renewal);
-      expiry = setTimeout(
-        () => close("TG_TOKEN_EXPIRED", "the connector's token expired before a newer one was presented"),
-        Math.max(0, remainingMs),
-      );
-      expiry.unref();
-      if (remainingMs <= minimumRenewalDelayMs) return;
-      renewal = setTimeout(() => void renew(), Math.max(minimumRenewalDelayMs, remainingMs / 2));
-      renewal.unref();
-    };
-    const renew = async () => {
-      const event: AuditEvent = {
-        event: "connector.connect",
-        request_id: context.requestId,
-        decision: "deny",
-        reason: "",
-        client_ip: context.clientIp,
-        connector_pool: pool.name,
-        connector_key: connector.keyId,
-      };
-      const challenge = newChallenge();
-      let answer: HelloAnswer;
-      try {
-        answer = await askAnswer(session, pool.name, challenge, binding !== undefined);
-      } catch {
-        // No answer now (a busy link): the expiry stays as it was, and the next half asks again.
-        if (!session.destroyed) schedule();
-        return;
-      }
-      if (session.destroyed) return;
-      const renewed =
-        answer.token === undefined
-          ? undefined
-          : await admitToken(pool, { challenge, binding }, answer, connector, event);
-      if (session.destroyed) return;
-      if (renewed?.token === undefined) {
-        if (event.reason.startsWith("TG_ISSUER_")) return void schedule();
-        event.detail = `renewal refused: ${event.detail ?? "no token in the answer"}`;
-        auditLog.emit(event, undefined);
-        close(event.reason || "TG_POLICY_DENIED", event.detail);
-        return;
-      }
-      if (renewed.token.tokenSha256 !== connector.token?.tokenSha256) {
-        logger.info(
-          {
-            component: "connector",
-            pool: pool.name,
-            key: connector.keyId,
-            token_sha256: renewed.token.tokenSha256,
-          },
-          "connector presented a renewed token",
-        );
-      }
-      connector.token = renewed.token;
-      schedule();
-    };
-    session.once("close", () => {
-      clearTimeout(expiry);
-      clearTimeout(renewal);
-    });
-    schedule();
-  }
 }
 
 /** How often the edge pings each connector, and how long it waits for the answer before dropping it. */
@@ -444,25 +271,6 @@ function watchLiveness(session: ReturnType<typeof connectHttp2>): void {
   }, pingEveryMs);
   timer.unref();
   session.once("close", () => clearInterval(timer));
-}
-
-/** A connector's answer to a challenge: a signature, and with a token the session key that made it. */
-interface HelloAnswer {
-  readonly signature: string;
-  readonly token?: string;
-  readonly sessionKey?: string;
-}
-
-/** The challenge a connector answered, and the TLS session's keying material when the edge has it. */
-interface ChallengeProof {
-  readonly challenge: string;
-  readonly binding: Buffer | undefined;
-}
-
-/** A connector let in: the key it proved (pool key or session key), and its token when it gave one. */
-interface Admission {
-  readonly publicKey: string;
-  readonly token?: ConnectorTokenIdentity;
 }
 
 /** Sends the challenge on a new stream of the session; resolves with the connector's answer. */

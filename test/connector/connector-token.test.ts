@@ -309,3 +309,65 @@ routes:
     }
   });
 });
+
+describe("a connector's failing tokens count against listen.auth_failures", () => {
+  let cluster: DevIssuer;
+  let harness: GatewayHarness;
+  let dir: string;
+  let connector: RunningConnector | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tollgate-connector-token-throttle-"));
+    cluster = await createDevIssuer({ host: "127.0.0.1", port: 0 });
+    harness = await startGatewayHarness(
+      (issuerUrl) => `listen:
+  auth_failures: { max: 2, per: 1m }
+${devIssuerYaml(issuerUrl)}  - name: cluster
+    issuer: ${cluster.issuerUrl}
+    audiences: [${connectorAudience}]
+policies:
+  dc1-connector: { issuer: cluster, claims: { sub: "${serviceAccount}" } }
+connectors:
+  - name: dc1
+    allow: [dc1-connector]
+`,
+    );
+  });
+
+  afterAll(async () => {
+    await connector?.close();
+    await harness?.close();
+    await cluster?.close();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("two expired tokens block the address: the retrying connector's next connections are refused before any check", async () => {
+    const expired = await cluster.mint(kubernetesClaims("tollgate", "connector"), {
+      audience: connectorAudience,
+      issuedAt: Math.floor(Date.now() / 1000) - 7_200,
+      expiresInSeconds: 600,
+    });
+    const file = join(dir, "token");
+    await writeFile(file, expired);
+    connector = startConnector({
+      edges: [new URL(harness.url)],
+      pool: "dc1",
+      tokenFile: file,
+      allow: patterns("127.0.0.1:1"),
+      logger: capturedLogger().logger,
+      backoff: { baseMs: 20, maxMs: 40 },
+    });
+    const events = await eventually(
+      () => harness.auditEvents(),
+      (list) => list.some((event) => event.event === "connection.refused"),
+    );
+    // Dozens of attempts by now at this backoff; only the two that reached the token were checked.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const denied = (await harness.auditEvents()).filter(
+      (event) => event.event === "connector.connect" && event.reason === "TG_TOKEN_EXPIRED",
+    );
+    expect(denied).toHaveLength(2);
+    expect(events.some((event) => event.event === "connection.refused")).toBe(true);
+    expect(connector.connected()).toBe(0);
+  });
+});
