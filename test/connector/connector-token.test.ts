@@ -219,7 +219,7 @@ routes:
     expect(connector.connected()).toBe(0);
   });
 
-  it("twin: a copied token is refused to a second connector while the first holds it", async () => {
+  it("twin: a copied token is refused to a second connector while the first holds it, and admitted once the first is gone", async () => {
     const token = await clusterToken();
     const file = await tokenFile(token);
     const first = connect("dc1", file);
@@ -233,6 +233,10 @@ routes:
       detail: expect.stringContaining("in use by another connector session"),
     });
     expect(copy.connected()).toBe(0);
+    expect(await routeStatus()).toBe(200);
+    // Once the holder's link is gone (a restarted connector has a new session key), the token is free again.
+    await first.close();
+    await copy.waitConnected();
     expect(await routeStatus()).toBe(200);
   });
 
