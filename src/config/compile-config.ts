@@ -23,6 +23,7 @@ import {
   validateAlgorithms,
 } from "../oidc/index.js";
 import { type AccessRule, type CompiledPolicy, compilePolicy, policyWarnings } from "../policy/index.js";
+import { compileRouteWebSocket } from "../proxy/websocket-schema.js";
 import { compileTunnel } from "../tunnel/tunnel-schema.js";
 import { formatPath, type PathSegments, parsePath } from "./config-path.js";
 import { deepFreeze } from "./deep-freeze.js";
@@ -330,6 +331,7 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
     stripPrefix: route.strip_prefix ?? configDefaults.stripPrefix,
     timeoutMs: durationOr(route.timeout, configDefaults.routeTimeoutMs),
     ...(route.via === undefined ? {} : { via: route.via }),
+    websocket: compileRouteWebSocket(route.websocket),
   };
 }
 
@@ -339,7 +341,7 @@ function compileRoute(route: RawRoute, host: string | undefined, access: AccessR
  */
 function checkRouteMode(route: RawRoute, path: (string | number)[], clean: Clean, findings: Finding[]): void {
   if (route.mode === "forward_auth") {
-    for (const field of ["upstream", "strip_prefix", "timeout", "via"] as const) {
+    for (const field of ["upstream", "strip_prefix", "timeout", "via", "websocket"] as const) {
       if (route[field] === undefined || !clean([...path, field])) continue;
       findings.push({
         path: [...path, field],

@@ -15,6 +15,7 @@ import {
 } from "../lib/schema-fields.js";
 import { authFailuresSchema, rateLimitSchema, singleUseSchema } from "../limits/index.js";
 import type { RawMatcher } from "../policy/types.js";
+import { routeWebSocketSchema } from "../proxy/websocket-schema.js";
 import { tunnelSchema } from "../tunnel/tunnel-schema.js";
 
 /**
@@ -221,7 +222,7 @@ const routeSchema = z
     mode: z
       .enum(["proxy", "forward_auth"])
       .describe(
-        "`proxy`: tollgate forwards the route's requests to `upstream`. `forward_auth`: an ingress in front (nginx, Caddy, Envoy, Traefik) asks `server.forward_auth` about each request and proxies it itself; no `upstream`, `strip_prefix`, `timeout` or `via`, and requests sent to tollgate on this path get 404. Default: proxy.",
+        "`proxy`: tollgate forwards the route's requests to `upstream`. `forward_auth`: an ingress in front (nginx, Caddy, Envoy, Traefik) asks `server.forward_auth` about each request and proxies it itself; no `upstream`, `strip_prefix`, `timeout`, `via` or `websocket`, and requests sent to tollgate on this path get 404. Default: proxy.",
       )
       .meta({ examples: ["proxy"] })
       .optional(),
@@ -259,6 +260,7 @@ const routeSchema = z
       .optional(),
     rate_limit: rateLimitSchema.optional(),
     single_use: singleUseSchema.optional(),
+    websocket: routeWebSocketSchema.optional(),
     via: name(
       "Carry this route through a pool of `connectors` (which dial out to this edge from inside the private network): `upstream` is then the address as the connector sees it, and this edge never dials it. Default: dial the upstream directly.",
       "dc1",

@@ -81,8 +81,16 @@ function findingsFromIssue(issue: z.core.$ZodIssue, root: z.ZodType): Finding[] 
       return [{ path, message: `key ${JSON.stringify(String(key))}: ${inner}` }];
     }
     case "invalid_union":
-      // The only union in the schema is the claim matcher: let the policy compiler say precisely what is wrong.
-      return matcherFindings(path, input);
+      // A claim matcher (under `policies`): let the policy compiler say precisely what is wrong.
+      if (path[0] === "policies") return matcherFindings(path, input);
+      // The others (`single_use`, a route's `websocket`) are "this, or a mapping": say so, with an example.
+      return [
+        {
+          path,
+          message: isDefaultMessage(issue.message) ? `must not be ${kindOf(input)}` : issue.message,
+          ...fixWrite("write", key, exampleAt(root, path)),
+        },
+      ];
     case "too_small":
     case "too_big": {
       if (!isDefaultMessage(issue.message)) return [{ path, message: issue.message }];
@@ -191,6 +199,7 @@ interface SchemaDef {
   innerType?: z.ZodType;
   in?: z.ZodType;
   getter?: () => z.ZodType;
+  options?: z.ZodType[];
 }
 
 function defOf(schema: z.ZodType): SchemaDef {
@@ -209,12 +218,23 @@ function unwrap(schema: z.ZodType | undefined): z.ZodType | undefined {
   return current;
 }
 
+/** The mapping form of a "this, or a mapping" union (`single_use`, `websocket`); any other node as it is. */
+function objectBranch(node: z.ZodType): z.ZodType {
+  const def = defOf(node);
+  if (def.type !== "union") return node;
+  return (
+    def.options
+      ?.map((option) => unwrap(option))
+      .find((option) => option && defOf(option).type === "object") ?? node
+  );
+}
+
 function schemaAt(root: z.ZodType, path: readonly (string | number)[]): z.ZodType | undefined {
   let current: z.ZodType | undefined = root;
   for (const segment of path) {
     const node = unwrap(current);
     if (node === undefined) return undefined;
-    const def = defOf(node);
+    const def = defOf(objectBranch(node));
     if (def.type === "object") current = def.shape?.[String(segment)];
     else if (def.type === "array") current = def.element;
     else if (def.type === "record") current = def.valueType;
@@ -226,7 +246,7 @@ function schemaAt(root: z.ZodType, path: readonly (string | number)[]): z.ZodTyp
 function knownKeys(schema: z.ZodType | undefined): string[] {
   const node = unwrap(schema);
   if (node === undefined) return [];
-  const def = defOf(node);
+  const def = defOf(objectBranch(node));
   return def.type === "object" && def.shape ? Object.keys(def.shape) : [];
 }
 

@@ -17,6 +17,18 @@ export function parseDuration(text: string): number | undefined {
 
 const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
+/**
+ * An optional configured duration in milliseconds, or `fallback` when it was left out (the schema has
+ * already refused text that does not parse).
+ *
+ * @example
+ * durationOr(undefined, 600_000); // 600000
+ * durationOr("30s", 600_000); // 30000
+ */
+export function durationOr(text: string | undefined, fallback: number): number {
+  return text === undefined ? fallback : (parseDuration(text) ?? fallback);
+}
+
 /** Formats milliseconds back to the shortest duration text (`90000` → `1m30s`), for messages. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return "0s";

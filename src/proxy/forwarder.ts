@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Transform, type TransformCallback } from "node:stream";
+import { type Duplex, Transform, type TransformCallback } from "node:stream";
 import { type Dispatcher, Pool } from "undici";
 import { isTollgateError, TollgateError } from "../errors/index.js";
 import { peerAddress } from "./client-address.js";
@@ -7,6 +7,7 @@ import {
   claimHeaderName,
   claimHeaders,
   clientResponseHeadersFromRaw,
+  upgradeResponseHeadersFromRaw,
   upstreamRequestHeaders,
 } from "./headers.js";
 import type { ProxyRoute } from "./types.js";
@@ -54,6 +55,20 @@ export interface ForwardResult {
   bytesOut: number;
 }
 
+/** What {@link UpstreamForwarder.upgrade} resolves with when the upstream switched protocols (101). */
+export interface UpgradedExchange {
+  /**
+   * The client's headers of the 101: the upstream's, hop-by-hop ones removed but `Upgrade` (and the
+   * `Sec-WebSocket-*` it sent), with `Connection: upgrade`.
+   */
+  readonly headers: readonly string[];
+  /**
+   * The upstream connection, now carrying the new protocol: a socket, or a stream through a connector.
+   * It has no listeners yet: the caller owns it, its errors included.
+   */
+  readonly socket: Duplex;
+}
+
 /** Options of {@link createUpstreamForwarder}. */
 export interface UpstreamForwarderOptions {
   /** Keep-alive connections per upstream origin (default 128); more requests queue. */
@@ -84,6 +99,18 @@ export interface UpstreamForwarder {
     route: ProxyRoute,
     context: ForwardContext,
   ): Promise<ForwardResult>;
+  /**
+   * Sends a WebSocket upgrade (`req`, a GET with `Upgrade: websocket`) to the route's upstream, with the
+   * headers `forward` sends plus `Connection: upgrade` and `Upgrade: websocket` (undici's `upgrade`). On a
+   * 101 resolves with the upstream's connection, which no longer belongs to the pool; any other answer is
+   * streamed into `res` as `forward` streams it, and resolves as `forward` does. Rejects as `forward`.
+   */
+  upgrade(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ProxyRoute,
+    context: ForwardContext,
+  ): Promise<ForwardResult | UpgradedExchange>;
   /** Closes every upstream connection pool, letting in-flight exchanges finish. */
   close(): Promise<void>;
 }
@@ -165,42 +192,69 @@ export function createUpstreamForwarder(options: UpstreamForwarderOptions = {}):
     return plan;
   }
 
+  /** Sends `req` upstream with the proxy's headers; `exchange` writes the answer into the client's response. */
+  function dispatch(
+    req: IncomingMessage,
+    route: ProxyRoute,
+    context: ForwardContext,
+    plan: RoutePlan,
+    exchange: Exchange,
+    upgrade: "websocket" | undefined,
+  ): void {
+    const headers = upstreamRequestHeaders(req.rawHeaders, {
+      consumedHeaders: context.consumedHeaders,
+      claimHeaders:
+        plan.claimHeaderNames.length === 0 ? noHeaders : claimHeaders(plan.claimHeaderNames, context.claims),
+      forwardedFor:
+        context.trustedForwardedFor === undefined || context.trustedForwardedFor === ""
+          ? context.clientIp
+          : `${context.trustedForwardedFor}, ${peerAddress(req)}`,
+      forwardedProto: context.proto,
+      requestId: context.requestId,
+    });
+    const path = context.path.charCodeAt(0) === 0x2f ? context.path : `/${context.path}`;
+    plan.dispatcher.dispatch(
+      {
+        origin: plan.origin,
+        method: req.method ?? "GET",
+        path: plan.basePath + path + context.search,
+        headers,
+        body: upgrade === undefined && hasBody(req) ? exchange.countBody(req) : null,
+        headersTimeout: route.timeoutMs,
+        bodyTimeout: route.timeoutMs,
+        upgrade,
+      },
+      exchange,
+    );
+  }
+
+  function closedError(route: ProxyRoute): Promise<never> {
+    return Promise.reject(
+      new TollgateError("TG_UPSTREAM_UNAVAILABLE", `route "${route.name}": forwarder closed`),
+    );
+  }
+
   return {
     forward(req, res, route, context) {
-      if (closed) {
-        return Promise.reject(
-          new TollgateError("TG_UPSTREAM_UNAVAILABLE", `route "${route.name}": forwarder closed`),
-        );
-      }
+      if (closed) return closedError(route);
       const plan = planFor(route);
       return new Promise<ForwardResult>((resolve, reject) => {
-        const exchange = new Exchange(res, route, plan.origin, resolve, reject, context.signal);
-        const headers = upstreamRequestHeaders(req.rawHeaders, {
-          consumedHeaders: context.consumedHeaders,
-          claimHeaders:
-            plan.claimHeaderNames.length === 0
-              ? noHeaders
-              : claimHeaders(plan.claimHeaderNames, context.claims),
-          forwardedFor:
-            context.trustedForwardedFor === undefined || context.trustedForwardedFor === ""
-              ? context.clientIp
-              : `${context.trustedForwardedFor}, ${peerAddress(req)}`,
-          forwardedProto: context.proto,
-          requestId: context.requestId,
-        });
-        const path = context.path.charCodeAt(0) === 0x2f ? context.path : `/${context.path}`;
-        plan.dispatcher.dispatch(
-          {
-            origin: plan.origin,
-            method: req.method ?? "GET",
-            path: plan.basePath + path + context.search,
-            headers,
-            body: hasBody(req) ? exchange.countBody(req) : null,
-            headersTimeout: route.timeoutMs,
-            bodyTimeout: route.timeoutMs,
-          },
-          exchange,
+        dispatch(
+          req,
+          route,
+          context,
+          plan,
+          new Exchange(res, route, plan.origin, resolve, reject, context.signal),
+          undefined,
         );
+      });
+    },
+    upgrade(req, res, route, context) {
+      if (closed) return closedError(route);
+      const plan = planFor(route);
+      return new Promise<ForwardResult | UpgradedExchange>((resolve, reject) => {
+        const exchange = new UpgradeExchange(res, route, plan.origin, resolve, reject, context.signal);
+        dispatch(req, route, context, plan, exchange, "websocket");
       });
     },
     async close() {
@@ -255,8 +309,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private status = 0;
   private bytesOut = 0;
   private headersSent = false;
-  private clientGone = false;
-  private settled = false;
+  protected clientGone = false;
+  protected settled = false;
   /** Set when `context.signal` cancelled the exchange: what `forward` rejects with. */
   private cancelled: TollgateError | undefined;
   private onDrain: (() => void) | undefined;
@@ -368,17 +422,47 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.abortUpstream?.(this.cancelled);
   }
 
-  private finish(status: number): void {
+  protected finish(status: number): void {
     if (this.settled) return;
     this.settled = true;
     this.cleanup();
     this.resolve({ status, bytesIn: this.counter?.bytes ?? 0, bytesOut: this.bytesOut });
   }
 
-  private cleanup(): void {
+  protected cleanup(): void {
     this.res.off("close", this.onClientClose);
     if (this.onDrain !== undefined) this.res.off("drain", this.onDrain);
     if (this.onSignal !== undefined) this.signal?.removeEventListener("abort", this.onSignal);
+  }
+}
+
+/**
+ * The handler of a WebSocket upgrade: an {@link Exchange} (a non-101 answer reaches the client as any
+ * answer does) that also takes undici's `onUpgrade`, called with the 101 and the connection undici has
+ * let go of.
+ */
+class UpgradeExchange extends Exchange {
+  constructor(
+    res: ServerResponse,
+    route: ProxyRoute,
+    origin: string,
+    private readonly settle: (result: ForwardResult | UpgradedExchange) => void,
+    reject: (error: TollgateError) => void,
+    signal: AbortSignal | undefined,
+  ) {
+    super(res, route, origin, settle, reject, signal);
+  }
+
+  onUpgrade(_statusCode: number, rawHeaders: Buffer[], socket: Duplex): void {
+    if (this.settled || this.clientGone) {
+      // Nobody is left to switch protocols with (or a cancellation already answered the client).
+      socket.destroy();
+      this.finish(499);
+      return;
+    }
+    this.settled = true;
+    this.cleanup();
+    this.settle({ headers: upgradeResponseHeadersFromRaw(rawHeaders), socket });
   }
 }
 

@@ -112,18 +112,41 @@ function isOwnedName(name: string, consumedHeaders: readonly string[]): boolean 
  * case-insensitive); values as latin1 text, as Node writes them.
  */
 export function clientResponseHeadersFromRaw(raw: readonly Buffer[]): string[] {
+  return responseHeadersFromRaw(raw, false);
+}
+
+/**
+ * The client's headers of an upstream's `101 Switching Protocols` to a WebSocket upgrade: as
+ * {@link clientResponseHeadersFromRaw}, but `Upgrade` is kept (it names the protocol switched to) and
+ * `Connection: upgrade` is sent, as RFC 9110 §7.8 requires of a 101. `Sec-WebSocket-*` pass as sent.
+ *
+ * @example
+ * upgradeResponseHeadersFromRaw([Buffer.from("Upgrade"), Buffer.from("websocket"), …]);
+ * // ["upgrade", "websocket", "sec-websocket-accept", "…", "connection", "upgrade"]
+ */
+export function upgradeResponseHeadersFromRaw(raw: readonly Buffer[]): string[] {
+  const out = responseHeadersFromRaw(raw, true);
+  out.push("connection", "upgrade");
+  return out;
+}
+
+function responseHeadersFromRaw(raw: readonly Buffer[], keepUpgrade: boolean): string[] {
   const out: string[] = [];
   let connectionTokens: string[] | undefined;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = lowerCaseName(raw[i]!);
     const value = raw[i + 1]!.toString("latin1");
-    if (hopByHopHeaders.has(name)) {
+    if (hopByHopHeaders.has(name) && !(keepUpgrade && name === "upgrade")) {
       if (name === "connection") connectionTokens = collectTokens(value, connectionTokens);
       continue;
     }
     out.push(name, value);
   }
-  return connectionTokens === undefined ? out : withoutNames(out, connectionTokens);
+  if (connectionTokens === undefined) return out;
+  return withoutNames(
+    out,
+    keepUpgrade ? connectionTokens.filter((name) => name !== "upgrade") : connectionTokens,
+  );
 }
 
 /**

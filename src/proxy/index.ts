@@ -3,6 +3,7 @@ export {
   createUpstreamForwarder,
   type ForwardContext,
   type ForwardResult,
+  type UpgradedExchange,
   type UpstreamForwarder,
   type UpstreamForwarderOptions,
 } from "./forwarder.js";

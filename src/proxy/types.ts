@@ -45,6 +45,19 @@ export interface ProxyRoute extends RouteBase {
   readonly timeoutMs: number;
   /** `via`: the connector pool that carries this route's requests; the gateway never dials `upstream`. */
   readonly via?: string;
+  /**
+   * `websocket`: the limits of the WebSocket connections this route carries, or `false` when it refuses
+   * upgrades. Unset (routes built by hand in tests and benches): carried, with the default limits.
+   */
+  readonly websocket?: RouteWebSocket | false;
+}
+
+/** The limits of a route's WebSocket connections (`websocket: {idle_timeout, max_lifetime}`). */
+export interface RouteWebSocket {
+  /** A connection with no byte in either direction for this long is closed (ms). */
+  readonly idleTimeoutMs: number;
+  /** A connection is closed this long after it opened, busy or not (ms). */
+  readonly maxLifetimeMs: number;
 }
 
 /**

@@ -17,6 +17,8 @@ import { clientAddress, createUpstreamForwarder, socketAddress } from "../proxy/
 import type { GatewayLifecycle } from "./gateway-lifecycle.js";
 import { listenOn } from "./listen-on.js";
 import { createRoutePipeline } from "./route-pipeline.js";
+import { hasDeclaredBody, responseOnUpgradeSocket } from "./upgrade-response.js";
+import { createWebSocketCarrier, isWebSocketUpgrade } from "./websocket-carrier.js";
 
 /** A client that connects and never finishes its TLS handshake is dropped after this (Node: 120 s). */
 export const defaultTlsHandshakeTimeoutMs = 10_000;
@@ -99,19 +101,25 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
 
   // X-Forwarded-Proto for upstreams: what the client spoke to tollgate.
-  const serveRoute = createRoutePipeline({
+  const proto = options.tls === undefined ? "http" : "https";
+  const serveRoute = createRoutePipeline({ auditLog, logger, clock, forwarder, proto });
+  // WebSocket upgrades go through the same pipeline; only its last step differs. Open WebSockets belong
+  // to the gateway, not to a configuration: a reload leaves them open, a stop closes them.
+  const websockets = createWebSocketCarrier({ auditLog, clock, forwarder });
+  const serveUpgrade = createRoutePipeline({
     auditLog,
     logger,
     clock,
     forwarder,
-    proto: options.tls === undefined ? "http" : "https",
+    proto,
+    carrier: websockets,
   });
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse, serve: RouteServer = serveRoute): void => {
     inFlight += 1;
     // `on`, not `once`: a response closes once anyway, and `once` would wrap the listener per request.
     res.on("close", onResponseClosed);
     if (draining) res.setHeader("connection", "close");
-    handleRequest(req, res).catch((error: unknown) => {
+    handleRequest(req, res, serve).catch((error: unknown) => {
       // handleRequest answers its own errors; reaching here is a bug, never a reason to crash.
       logger.error({ err: error }, "request pipeline failed unexpectedly");
       if (!res.headersSent) sendError(res, new TollgateError("TG_INTERNAL", "unexpected"), "unknown");
@@ -182,6 +190,21 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   });
 
+  // A request with `Connection: upgrade` arrives here (Node takes it off the HTTP parser), with a bare
+  // socket: it gets a response object on that socket and goes through the same dispatch as any request.
+  // A WebSocket upgrade that reaches the routes is carried by the upgrade pipeline. Any other protocol is
+  // not switched to: a body-less request is served as a plain one (RFC 9110 §7.8 lets a server ignore
+  // Upgrade; `curl --http2` on http:// sends `Upgrade: h2c`), one with a body, which has left the parser
+  // unread, is refused by the upgrade pipeline.
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const client = socket as Socket;
+    // Node removed its own error listener from the socket: without one, a reset would crash the process.
+    client.on("error", ignoreError);
+    if (head.length > 0) client.unshift(head);
+    const carried = isWebSocketUpgrade(req) || hasDeclaredBody(req);
+    onRequest(req, responseOnUpgradeSocket(req, client), carried ? serveUpgrade : serveRoute);
+  });
+
   server.on("connect", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const { config, verifier, features } = lifecycle.active;
     const feature = features.find(
@@ -203,7 +226,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     });
   });
 
-  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handleRequest(req: IncomingMessage, res: ServerResponse, serve: RouteServer): Promise<void> {
     const started = clock();
     const active = lifecycle.active;
     const { config, verifier, features } = active;
@@ -247,7 +270,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return;
     }
 
-    await serveRoute(req, res, active, requestId, started, clientIp, draining);
+    await serve(req, res, active, requestId, started, clientIp, draining);
   }
 
   function sendReadiness(res: ServerResponse): void {
@@ -296,6 +319,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         logger.warn({ in_flight: inFlight }, "shutdown grace period over; closing remaining connections");
       }
       server.closeAllConnections();
+      // Open WebSockets are ended both ways (`shutdown` in their audit), as tunnels are by their feature;
+      // first, because on the TLS port their sockets are among those destroyed next.
+      await websockets.close();
       for (const socket of tcpConnections) socket.destroy();
       await lifecycle.close();
       await closed;
@@ -304,3 +330,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
   };
 }
+
+/** The route pipeline's entry, for plain requests or for upgrades. */
+type RouteServer = ReturnType<typeof createRoutePipeline>;
+
+function ignoreError(): void {}

@@ -12,11 +12,13 @@ import { extractToken } from "../pipeline/extract-token.js";
 import { auditFailure } from "../pipeline/outcome.js";
 import { sendError } from "../pipeline/send-error.js";
 import {
+  type ForwardContext,
   normalizeRequestPath,
   type RouteTable,
   type UpstreamForwarder,
   upstreamPathFor,
 } from "../proxy/index.js";
+import type { ProxyRoute } from "../proxy/types.js";
 
 /** What the route pipeline is built from, once per gateway. */
 export interface RoutePipelineOptions {
@@ -26,6 +28,32 @@ export interface RoutePipelineOptions {
   readonly forwarder: UpstreamForwarder;
   /** `X-Forwarded-Proto` for upstreams: what the client spoke to tollgate. */
   readonly proto: "http" | "https";
+  /**
+   * What carries an admitted request upstream. Default: the forwarder proxies it. The WebSocket upgrade
+   * pipeline is this same pipeline with its own carrier, so both admit requests alike.
+   */
+  readonly carrier?: RouteCarrier;
+}
+
+/** The last step of the route pipeline: what happens to a request once it is admitted. */
+export interface RouteCarrier {
+  /**
+   * Refuses a request this carrier does not take on this route, before any token work (after the route
+   * and method checks): returns the error to answer, or `undefined` to go on.
+   */
+  refuse?(req: IncomingMessage, route: ProxyRoute): TollgateError | undefined;
+  /**
+   * Carries the admitted request to the route's upstream and answers the client, filling `event`'s
+   * `status` and byte counts. Throws (with nothing sent to the client) when the upstream could not be
+   * reached; the pipeline answers and audits that as any failure.
+   */
+  carry(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: ProxyRoute,
+    context: ForwardContext,
+    event: AuditEvent,
+  ): Promise<void>;
 }
 
 /** The configuration a request is served under (swapped as one object by a reload). */
@@ -49,6 +77,7 @@ export interface RouteState {
  */
 export function createRoutePipeline(options: RoutePipelineOptions) {
   const { auditLog, logger, clock, forwarder, proto } = options;
+  const carrier = options.carrier ?? proxyCarrier(forwarder);
   return async function serveRoute(
     req: IncomingMessage,
     res: ServerResponse,
@@ -107,28 +136,32 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
           headers: { allow: [...route.methods].join(", ") },
         });
       }
+      const refusal = carrier.refuse?.(req, route);
+      if (refusal !== undefined) throw refusal;
 
       const { verified, credential } = await admitCaller(req, route, event, controls, verifier, clientIp);
       presentedToken = credential.token;
       event.upstream = route.upstream.origin;
       if (route.via !== undefined) event.connector_pool = route.via;
-      admitBody(res);
-      const result = await forwarder.forward(req, res, route, {
-        path: upstreamPathFor(route, target.path),
-        search: target.search,
-        requestId,
-        clientIp,
-        proto,
-        claims: verified.claims,
-        consumedHeaders: consumedHeaders(credential.header),
-        // A plain member, not a conditional spread: spreading builds the object at run time, per request.
-        trustedForwardedFor: config.server.trustProxy
-          ? firstHeader(req.headers["x-forwarded-for"])
-          : undefined,
-      });
-      event.status = result.status;
-      event.bytes_in = result.bytesIn;
-      event.bytes_out = result.bytesOut;
+      await carrier.carry(
+        req,
+        res,
+        route,
+        {
+          path: upstreamPathFor(route, target.path),
+          search: target.search,
+          requestId,
+          clientIp,
+          proto,
+          claims: verified.claims,
+          consumedHeaders: consumedHeaders(credential.header),
+          // A plain member, not a conditional spread: spreading builds the object at run time, per request.
+          trustedForwardedFor: config.server.trustProxy
+            ? firstHeader(req.headers["x-forwarded-for"])
+            : undefined,
+        },
+        event,
+      );
     } catch (error) {
       const response = sendError(res, error, requestId);
       auditFailure(event, error, response);
@@ -139,6 +172,19 @@ export function createRoutePipeline(options: RoutePipelineOptions) {
       // A request refused before its token was read (no route) may still carry one, in either header.
       auditLog.emit(event, presentedToken ?? extractToken(req.headers, true)?.token);
     }
+  };
+}
+
+/** The reverse proxy's carrier: the forwarder streams the request and its answer. */
+function proxyCarrier(forwarder: UpstreamForwarder): RouteCarrier {
+  return {
+    async carry(req, res, route, context, event) {
+      admitBody(res);
+      const result = await forwarder.forward(req, res, route, context);
+      event.status = result.status;
+      event.bytes_in = result.bytesIn;
+      event.bytes_out = result.bytesOut;
+    },
   };
 }
 

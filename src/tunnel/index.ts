@@ -40,6 +40,7 @@ export {
 export { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
 export { ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 export {
+  closeTunnels,
   type SplicedTunnel,
   type SpliceOptions,
   spliceSockets,

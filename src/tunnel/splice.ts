@@ -35,6 +35,8 @@ export interface SpliceOptions {
 export interface SplicedTunnel {
   /** Ends both directions cleanly (FIN), then destroys what is still open after a short grace. */
   close(reason: TunnelCloseReason): void;
+  /** Settles once both sides are closed (after `onClose` ran). */
+  readonly closed: Promise<void>;
 }
 
 /** How long a closing tunnel waits for both peers to finish before it destroys the sockets. */
@@ -114,6 +116,10 @@ export function superviseTunnel(
   let reason: TunnelCloseReason | undefined;
   let closedCount = 0;
   let graceTimer: NodeJS.Timeout | undefined;
+  let settleClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => {
+    settleClosed = resolve;
+  });
   const lifetime = setTimeout(() => close("max-lifetime"), options.maxLifetimeMs);
   lifetime.unref();
   idleTimer.setTimeout(options.idleTimeoutMs, () => close("idle-timeout"));
@@ -124,6 +130,7 @@ export function superviseTunnel(
     clearTimeout(lifetime);
     if (graceTimer !== undefined) clearTimeout(graceTimer);
     options.onClose({ ...counts(), reason: reason ?? "closed" });
+    settleClosed();
   };
   client.once("close", onClosed);
   upstream.once("close", onClosed);
@@ -152,5 +159,34 @@ export function superviseTunnel(
     graceTimer.unref();
   }
 
-  return { close };
+  return { close, closed };
+}
+
+/**
+ * A graceful stop's end for long-lived streams (tunnels, WebSockets): closes each of `tunnels` with
+ * reason `shutdown` and resolves once all have finished closing, or after `waitMs`, whichever is first.
+ * Resolves with how many were still open then.
+ *
+ * @example
+ * const left = await closeTunnels(open, 3_000);
+ */
+export async function closeTunnels(tunnels: Iterable<SplicedTunnel>, waitMs: number): Promise<number> {
+  const closing = [...tunnels];
+  let left = closing.length;
+  if (left === 0) return 0;
+  const all = Promise.all(
+    closing.map((tunnel) => {
+      tunnel.close("shutdown");
+      return tunnel.closed.then(() => {
+        left -= 1;
+      });
+    }),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, waitMs);
+  });
+  await Promise.race([all, waited]);
+  clearTimeout(timer);
+  return left;
 }
