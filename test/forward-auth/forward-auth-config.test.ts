@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { compileConfigText } from "../../src/config/index.js";
 
@@ -90,5 +91,14 @@ routes:
 `);
     expect(problems).toEqual([]);
     expect(config?.server.forwardAuth).toEqual({ path: "/auth/check", maxAgeMs: 0 });
+  });
+
+  it("examples/ingress/tollgate.yaml passes tollgate check without a problem or warning", async () => {
+    const text = await readFile(new URL("../../examples/ingress/tollgate.yaml", import.meta.url), "utf8");
+    const result = compileConfigText(text, { sourceName: "examples/ingress/tollgate.yaml" });
+    expect(result.problems).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.config?.server.forwardAuth).toEqual({ path: "/_tollgate/auth", maxAgeMs: 60_000 });
+    expect(result.config?.routes.map((route) => route.mode)).toEqual(["forward_auth"]);
   });
 });
