@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,44 +7,15 @@ import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateConnectorKey, parsePrivateKey, startConnector } from "../../src/connector/index.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
-import { cliPath, repositoryRoot } from "../helpers/run-cli.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
 import { eventually } from "../tunnel/helpers.js";
-import { patterns } from "./helpers.js";
+import { patterns, startConnectorProcess } from "./helpers.js";
 
 /**
  * Two connectors in one pool, real `tollgate connector` processes: new streams go to the one with fewer,
  * and when one is killed (SIGKILL, no goodbye) the edge drops it at once and every request after goes
  * through the other.
  */
-
-/** Starts a connector process; resolves once it reports being connected (bounded). */
-function startConnectorProcess(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [cliPath, "connector", ...args], {
-    cwd: repositoryRoot,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`connector not connected within 15 s:\n${output}`)),
-      15_000,
-    );
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      if (output.includes("connected to the edge")) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`connector exited with ${code}:\n${output}`));
-    });
-  });
-}
 
 async function connectorsOf(harness: GatewayHarness): Promise<number> {
   const body = JSON.stringify(await fetch(`${harness.url}/readyz`).then((res) => res.json()));
@@ -80,18 +51,17 @@ routes:
       const keyFile = join(dir, `connector-${index}.key`);
       await writeFile(keyFile, key.privateKeyPem, { mode: 0o600 });
       if (index === 0) {
-        children.push(
-          await startConnectorProcess([
-            "--edge",
-            harness.url,
-            "--pool",
-            "dc1",
-            "--key",
-            keyFile,
-            "--allow",
-            `127.0.0.1:${upstream.port}`,
-          ]),
-        );
+        const started = await startConnectorProcess([
+          "--edge",
+          harness.url,
+          "--pool",
+          "dc1",
+          "--key",
+          keyFile,
+          "--allow",
+          `127.0.0.1:${upstream.port}`,
+        ]);
+        children.push(started.child);
       } else {
         // The second one reads the same settings from --config.
         const configFile = join(dir, "connector.yaml");
@@ -99,7 +69,7 @@ routes:
           configFile,
           `edges: ["${harness.url}"]\npool: dc1\nkey: ${keyFile}\nallow: ["127.0.0.1:${upstream.port}"]\n`,
         );
-        children.push(await startConnectorProcess(["--config", configFile]));
+        children.push((await startConnectorProcess(["--config", configFile])).child);
       }
     }
     await eventually(

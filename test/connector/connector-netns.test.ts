@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -18,6 +18,7 @@ import {
 } from "../helpers/gateway-harness.js";
 import { cliPath, repositoryRoot } from "../helpers/run-cli.js";
 import { closed, echoRoundTrip, eventually, rawConnect } from "../tunnel/helpers.js";
+import { type StartedProcess, startProcess } from "./helpers.js";
 
 /**
  * Proof that the connector needs no inbound path: the private service and the connector live in a network
@@ -83,35 +84,8 @@ function reachable(host: string, port: number, timeoutMs: number): Promise<boole
 }
 
 /** Runs a command inside the namespace; resolves once `ready` appears on its output (bounded). */
-function startInNamespace(
-  command: string[],
-  ready: RegExp,
-): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn("ip", ["netns", "exec", namespace, ...command], {
-    cwd: repositoryRoot,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      // Not left running after the test: nothing else holds it to stop it.
-      child.kill("SIGKILL");
-      reject(new Error(`not ready within 15 s:\n${output}`));
-    }, 15_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString("utf8");
-      if (ready.test(output)) {
-        clearTimeout(timer);
-        resolve({ child, output: () => output });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code}:\n${output}`));
-    });
-  });
+function startInNamespace(command: string[], ready: RegExp): Promise<StartedProcess> {
+  return startProcess(["ip", "netns", "exec", namespace, ...command], ready);
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
@@ -133,7 +107,7 @@ describe.skipIf(!canUseNamespaces)("connector across a network namespace (no inb
   let tokenEndpoint: ActionsTokenEndpoint | undefined;
   let gitServer: ChildProcess | undefined;
   let repository: Awaited<ReturnType<typeof createBareRepository>> | undefined;
-  let connector: { child: ChildProcess; output: () => string } | undefined;
+  let connector: StartedProcess | undefined;
 
   beforeAll(async () => {
     ip("netns", "add", namespace);

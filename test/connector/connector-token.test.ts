@@ -9,7 +9,7 @@ import { sha256Hex } from "../../src/lib/sha256.js";
 import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
 import { type RecordingUpstream, startRecordingUpstream } from "../helpers/upstream.js";
 import { eventually } from "../tunnel/helpers.js";
-import { capturedLogger, patterns, tokenForms } from "./helpers.js";
+import { capturedLogger, patterns, startConnectorProcess, tokenForms } from "./helpers.js";
 
 /**
  * A connector that authenticates with its platform's OIDC token instead of a key: a Kubernetes-shaped
@@ -179,6 +179,29 @@ routes:
       token_sha256: sha256Hex(token),
     });
     expect(event.connector_key).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it("the real command: tollgate connector --token-file joins and carries a request, and logs no token", async () => {
+    const token = await clusterToken();
+    const command = await startConnectorProcess([
+      "--edge",
+      harness.url,
+      "--pool",
+      "dc1",
+      "--token-file",
+      await tokenFile(token),
+      "--allow",
+      `127.0.0.1:${upstream.port}`,
+    ]);
+    try {
+      expect(await routeStatus()).toBe(200);
+      expect(await verdictOn(token)).toMatchObject({ decision: "allow", policy: "dc1-connector" });
+    } finally {
+      command.child.kill("SIGTERM");
+      await new Promise((resolve) => command.child.once("exit", resolve));
+    }
+    expect(command.output()).toContain('"token_file"');
+    for (const form of tokenForms(token)) expect(command.output()).not.toContain(form);
   });
 
   it.each([
