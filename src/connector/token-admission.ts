@@ -38,6 +38,11 @@ export interface Admission {
 
 /** The shortest wait between two renewals of a token-admitted session (see `renewBeforeExpiry`). */
 const minimumRenewalDelayMs = 1_000;
+/**
+ * The longest delay a Node timer keeps (2^31 - 1 ms, about 24.8 days); a longer one fires at once.
+ * Kubernetes issues year-long projected tokens under its extended-expiry setting.
+ */
+const maximumTimerMs = 2_147_483_647;
 
 /**
  * The token checks of one loaded configuration, with what they need of the gateway.
@@ -183,12 +188,19 @@ export function createTokenAdmission(
       clearTimeout(expiry);
       clearTimeout(renewal);
       expiry = setTimeout(
-        () => close("TG_TOKEN_EXPIRED", "the connector's token expired before a newer one was presented"),
-        Math.max(0, remainingMs),
+        () => {
+          // A timer clamped to the longest a timer waits fired before the expiry: wait on.
+          if (clock() < connector.token!.expiresAtMs) return void schedule();
+          close("TG_TOKEN_EXPIRED", "the connector's token expired before a newer one was presented");
+        },
+        Math.min(maximumTimerMs, Math.max(0, remainingMs)),
       );
       expiry.unref();
       if (remainingMs <= minimumRenewalDelayMs) return;
-      renewal = setTimeout(() => void renew(), Math.max(minimumRenewalDelayMs, remainingMs / 2));
+      renewal = setTimeout(
+        () => void renew(),
+        Math.min(maximumTimerMs, Math.max(minimumRenewalDelayMs, remainingMs / 2)),
+      );
       renewal.unref();
     };
     const renew = async () => {
@@ -217,7 +229,9 @@ export function createTokenAdmission(
           : await admit(pool, { challenge, binding }, answer, connector, event);
       if (session.destroyed) return;
       if (renewed?.token === undefined) {
-        if (event.reason.startsWith("TG_ISSUER_")) return void schedule();
+        // Not the connector's doing (the issuer's keys unavailable, its address throttled by others'
+        // failures): the session keeps its expiry, and the next half asks again.
+        if (event.reason.startsWith("TG_ISSUER_") || event.limit !== undefined) return void schedule();
         event.detail = `renewal refused: ${event.detail ?? "no token in the answer"}`;
         auditLog.emit(event, undefined);
         close(event.reason || "TG_POLICY_DENIED", event.detail);

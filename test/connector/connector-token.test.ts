@@ -323,6 +323,14 @@ routes:
     expect(await routeStatus()).toBe(200);
   });
 
+  it("a year-long token (Kubernetes' extended expiry) keeps its session: no timer overflows into closing it", async () => {
+    const connector = connect("dc1", await tokenFile(await clusterToken({ expiresInSeconds: 365 * 86_400 })));
+    await connector.waitConnected();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(connector.connected()).toBe(1);
+    expect(await routeStatus()).toBe(200);
+  });
+
   it("no token appears in the edge's or the connectors' output, in any encoding", async () => {
     expect(presented.length).toBeGreaterThan(8);
     const output = `${await harness.allOutput()}\n${logs.map((log) => log.text()).join("\n")}`;
