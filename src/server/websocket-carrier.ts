@@ -115,13 +115,8 @@ export function createWebSocketCarrier(options: WebSocketCarrierOptions): WebSoc
     async carry(req, res, route, context, event) {
       if (closing) throw new TollgateError("TG_SHUTTING_DOWN", "gateway is shutting down");
       const answer = await forwarder.upgrade(req, res, route, context);
-      if (!("socket" in answer)) {
-        // The upstream did not switch: its answer went to the client as a proxied answer does.
-        event.status = answer.status;
-        event.bytes_in = answer.bytesIn;
-        event.bytes_out = answer.bytesOut;
-        return;
-      }
+      // The upstream did not switch: its answer went to the client as a proxied answer does.
+      if (!("socket" in answer)) return answer;
       const client = res.socket;
       let switched: string;
       try {
@@ -134,12 +129,11 @@ export function createWebSocketCarrier(options: WebSocketCarrierOptions): WebSoc
       if (client === null || client.destroyed) {
         // The client left while the upstream answered: nobody to switch protocols with (nginx's 499).
         answer.socket.destroy();
-        event.status = 499;
-        return;
+        return { status: 499 };
       }
       client.write(switched);
-      event.status = 101;
       startSplice(answer, res, route, event);
+      return { status: 101 };
     },
 
     async close() {

@@ -652,7 +652,7 @@ describe("a WebSocket upgrade to an HTTPS upstream", () => {
           event,
         )
         .then(
-          () => events.push(event),
+          (carried) => events.push({ ...event, status: carried.status }),
           (error: unknown) => sendError(res, error, "req-tls"),
         );
     });
