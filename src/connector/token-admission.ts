@@ -36,6 +36,13 @@ export interface Admission {
   readonly token?: ConnectorTokenIdentity;
 }
 
+/** Whether a session's token, or one it presented before and that is still valid, is `tokenSha256`. */
+function holds(token: ConnectorTokenIdentity | undefined, tokenSha256: string, now: number): boolean {
+  if (token === undefined) return false;
+  if (token.tokenSha256 === tokenSha256) return true;
+  return token.earlier?.some((old) => old.tokenSha256 === tokenSha256 && old.expiresAtMs > now) === true;
+}
+
 /** The shortest wait between two renewals of a token-admitted session (see `renewBeforeExpiry`). */
 const minimumRenewalDelayMs = 1_000;
 /**
@@ -139,9 +146,10 @@ export function createTokenAdmission(
     event.policy = decision.policy;
     // A bearer token admits whoever holds it; while this token's connector is connected, a second session
     // key presenting it (someone who copied the token) is refused, and the refusal is audited.
+    const now = clock();
     const holder = connectorPools
       .members()
-      .find((member) => member.token?.tokenSha256 === tokenSha256 && member.publicKey !== sessionKey);
+      .find((member) => member.publicKey !== sessionKey && holds(member.token, tokenSha256, now));
     if (holder !== undefined) {
       event.detail = `this token is in use by another connector session (key ${holder.keyId}, pool ${holder.pool})`;
       return undefined;
@@ -151,10 +159,20 @@ export function createTokenAdmission(
       return undefined;
     }
     event.reason = decision.reason;
+    const previous = renewing?.token;
+    // A token the platform rotated out stays valid until its own `exp`: it remains this session's, so a
+    // copy of it is still refused to anyone else.
+    const earlier =
+      previous === undefined || previous.tokenSha256 === tokenSha256
+        ? (previous?.earlier ?? [])
+        : [...(previous.earlier ?? []), previous];
     const identityOfToken: ConnectorTokenIdentity = {
       ...identity,
       tokenSha256,
       expiresAtMs: verified.expiresAtMs,
+      earlier: earlier
+        .filter((token) => token.expiresAtMs > now)
+        .map(({ tokenSha256: hash, expiresAtMs }) => ({ tokenSha256: hash, expiresAtMs })),
     };
     return { publicKey: sessionKey, token: identityOfToken };
   }

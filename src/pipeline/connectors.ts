@@ -36,6 +36,11 @@ export interface ConnectorTokenIdentity {
   readonly tokenSha256: string;
   /** `exp` in milliseconds: the session ends then unless a newer token is presented. */
   readonly expiresAtMs: number;
+  /**
+   * Tokens this session presented before the current one and that have not expired yet: rotated out by
+   * the platform, still valid, and so still this session's alone.
+   */
+  readonly earlier?: readonly { readonly tokenSha256: string; readonly expiresAtMs: number }[];
 }
 
 /**

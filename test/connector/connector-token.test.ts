@@ -263,6 +263,29 @@ routes:
     expect(await routeStatus()).toBe(200);
   });
 
+  it("twin: a token the platform rotated out stays the session's until it expires: a copy of it is still refused", async () => {
+    const rotatedOut = await clusterToken({ expiresInSeconds: 8 });
+    const file = await tokenFile(rotatedOut);
+    const holder = connect("dc1", file);
+    await holder.waitConnected();
+    const current = await clusterToken();
+    await writeFile(file, current);
+    // Halfway to the first token's expiry (4 s) the edge asks again, and gets the rotated one.
+    await eventually(
+      () => harness.allOutput(),
+      (text) => text.includes(sha256Hex(current)),
+      400,
+    );
+    const copy = connect("dc1", await tokenFile(rotatedOut));
+    const refusal = (list: Record<string, unknown>[]) =>
+      list.find((e) => e.token_sha256 === sha256Hex(rotatedOut) && e.decision === "deny");
+    expect(refusal(await eventually(connectEvents, (list) => refusal(list) !== undefined))).toMatchObject({
+      detail: expect.stringContaining("in use by another connector session"),
+    });
+    expect(copy.connected()).toBe(0);
+    expect(holder.connected()).toBe(1);
+  });
+
   it("reads the token file at every connect: refused on an expired token, admitted once the file holds a fresh one", async () => {
     const expired = await clusterToken({ issuedAt: Math.floor(Date.now() / 1000) - 7_200 });
     const file = await tokenFile(expired);
