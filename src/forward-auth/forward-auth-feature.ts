@@ -62,7 +62,8 @@ export function createForwardAuthFeature(
 
   async function answer(req: IncomingMessage, res: ServerResponse, context: FeatureContext): Promise<void> {
     const ownTarget = req.url ?? endpoint;
-    const original = originalRequest(req.headers, endpoint, req.method ?? "GET", ownTarget);
+    const read = originalRequest(req.headers, endpoint, req.method ?? "GET", ownTarget);
+    const original = typeof read === "string" ? undefined : read;
     // The shape of the proxy's gateway.request line (route-pipeline.ts), so one query reads both.
     const event: AuditEvent = {
       event: "gateway.request",
@@ -77,10 +78,16 @@ export function createForwardAuthFeature(
     };
     let presentedToken: string | undefined;
     try {
-      if (original === undefined) {
+      if (read === "missing") {
         throw new TollgateError(
           "TG_BAD_REQUEST",
           `a forward-auth request must name the original request: X-Original-URI (nginx), X-Forwarded-Uri (Traefik, Caddy), X-Original-URL (ingress-nginx) or a path below ${endpoint} (Envoy)`,
+        );
+      }
+      if (original === undefined) {
+        throw new TollgateError(
+          "TG_BAD_REQUEST",
+          "the forward-auth request names its original request more than one way (X-Original-URL, X-Original-URI, X-Forwarded-Uri, a path below the endpoint) or its method twice (X-Original-Method and X-Forwarded-Method); the ingress must set one and remove what the client sent",
         );
       }
       const target = normalizeRequestPath(original.target);

@@ -14,24 +14,27 @@ export interface OriginalRequest {
 
 /**
  * Reads which request an ingress's forward-auth subrequest is about, from the conventions of the
- * ingresses in examples/ingress/, first match wins:
+ * ingresses in examples/ingress/:
  *
  * - `X-Original-URL` (ingress-nginx's `auth-url`): an absolute URL; host and target come from it. Its path
  *   is taken as written (not parsed by `URL`, which would resolve `..` differently from the proxy's
  *   normalisation).
  * - `X-Original-URI` (nginx `auth_request`, with `proxy_set_header X-Original-URI $request_uri`).
  * - `X-Forwarded-Uri` (Traefik `ForwardAuth`, Caddy `forward_auth`).
- * - Otherwise the subrequest's own target below the endpoint's path (Envoy `ext_authz` with `path_prefix`
- *   sends `/_tollgate/auth/original/path?query`, with the original method and Host).
+ * - The subrequest's own target below the endpoint's path (Envoy `ext_authz` with `path_prefix` sends
+ *   `/_tollgate/auth/original/path?query`, with the original method and Host).
  *
- * The method is `X-Original-Method`, else `X-Forwarded-Method`, else the subrequest's own; the host is
- * `X-Forwarded-Host`, else the subrequest's `Host` (nginx and Envoy keep the client's). Returns
- * `undefined` when the subrequest names no request: an ingress misconfiguration, answered 400.
+ * The method is `X-Original-Method` or `X-Forwarded-Method`, else the subrequest's own; the host is
+ * `X-Forwarded-Host`, else the subrequest's `Host` (nginx and Envoy keep the client's).
+ *
+ * Exactly one convention must name the target, and at most one header the method: an ingress sets its
+ * own headers but passes the client's other headers on (nginx, Caddy and Traefik all do), so a client
+ * could add `X-Original-URI` through Caddy, or `X-Forwarded-Method` through nginx, to have another request
+ * decided than the one the ingress will carry. More than one is refused (`conflict`) rather than ranked.
+ * Returns `missing` when the subrequest names no request: an ingress misconfiguration. Both are 400.
  *
  * These headers are trusted only here: they choose which route's rules a presented token is checked
- * against. A caller reaching the endpoint directly could only learn how its own token fares (what
- * `tollgate explain` tells an operator); the ingress never takes such an answer, so the endpoint cannot
- * be used to get past it. docs/ingress.md says to let only the ingress reach it all the same.
+ * against. docs/ingress.md says to let only the ingress reach the endpoint.
  *
  * @example
  * originalRequest({ "x-original-uri": "/a?x=1", "x-original-method": "PUT", host: "h" }, "/_tollgate/auth", "GET", "/_tollgate/auth");
@@ -42,29 +45,35 @@ export function originalRequest(
   endpointPath: string,
   ownMethod: string,
   ownTarget: string,
-): OriginalRequest | undefined {
-  const method = (
-    single(headers["x-original-method"]) ??
-    single(headers["x-forwarded-method"]) ??
-    ownMethod
-  ).toUpperCase();
+): OriginalRequest | "missing" | "conflict" {
+  const originalMethod = single(headers["x-original-method"]);
+  const forwardedMethod = single(headers["x-forwarded-method"]);
+  if (originalMethod !== undefined && forwardedMethod !== undefined) return "conflict";
+  const method = (originalMethod ?? forwardedMethod ?? ownMethod).toUpperCase();
   const host = single(headers["x-forwarded-host"]) ?? headers.host;
 
+  const named: OriginalRequest[] = [];
   const originalUrl = single(headers["x-original-url"]);
   if (originalUrl !== undefined) {
     const parts = absoluteUrl.exec(originalUrl);
-    if (parts === null) return undefined;
-    return { method, host: parts[1], target: parts[2] || "/", convention: "x-original-url" };
+    // Not an absolute URL: kept whole as the target, which path normalisation then refuses.
+    named.push(
+      parts === null
+        ? { method, host, target: originalUrl, convention: "x-original-url" }
+        : { method, host: parts[1], target: parts[2] || "/", convention: "x-original-url" },
+    );
   }
   const originalUri = single(headers["x-original-uri"]);
-  if (originalUri !== undefined) return { method, host, target: originalUri, convention: "x-original-uri" };
+  if (originalUri !== undefined)
+    named.push({ method, host, target: originalUri, convention: "x-original-uri" });
   const forwardedUri = single(headers["x-forwarded-uri"]);
   if (forwardedUri !== undefined)
-    return { method, host, target: forwardedUri, convention: "x-forwarded-uri" };
+    named.push({ method, host, target: forwardedUri, convention: "x-forwarded-uri" });
   if (ownTarget.startsWith(endpointPath) && ownTarget.charCodeAt(endpointPath.length) === 0x2f) {
-    return { method, host, target: ownTarget.slice(endpointPath.length), convention: "path" };
+    named.push({ method, host, target: ownTarget.slice(endpointPath.length), convention: "path" });
   }
-  return undefined;
+  if (named.length > 1) return "conflict";
+  return named[0] ?? "missing";
 }
 
 /** `scheme://authority` then the target; an authority with user info is refused (no honest ingress sends one). */

@@ -193,6 +193,38 @@ describe("the forward-auth endpoint (server.forward_auth)", () => {
     expect(JSON.parse(answer.text).error.message).toContain("X-Original-URI");
   });
 
+  it("refuses a subrequest that names its request two ways: a client's header added beside the ingress's", async () => {
+    const cases: Record<string, string>[] = [
+      // Caddy sets X-Forwarded-*; a client adds X-Original-URI for a route its token meets.
+      { "x-forwarded-uri": "/admin/x", "x-original-uri": "/artifacts/x" },
+      // nginx sets X-Original-URI; a client adds ingress-nginx's X-Original-URL.
+      { "x-original-uri": "/admin/x", "x-original-url": "http://h/artifacts/x" },
+      // A client's method beside the ingress's.
+      { "x-original-uri": "/artifacts/x", "x-original-method": "DELETE", "x-forwarded-method": "GET" },
+    ];
+    for (const headers of cases) {
+      const answer = await ask({ ...bearer(token), ...headers });
+      expect(answer.status).toBe(400);
+      expect(JSON.parse(answer.text).error.message).toContain("more than one way");
+    }
+    // Envoy's path below the endpoint plus a header.
+    const envoy = await ask(
+      { ...bearer(token), "x-original-uri": "/artifacts/x" },
+      "/_tollgate/auth/admin/x",
+    );
+    expect(envoy.status).toBe(400);
+    // Allow twin: each alone is decided.
+    expect(
+      (await ask({ ...bearer(token), "x-original-uri": "/artifacts/x", "x-original-method": "GET" })).status,
+    ).toBe(200);
+  });
+
+  it("refuses an X-Original-URL that is not an absolute URL", async () => {
+    const answer = await ask({ ...bearer(token), "x-original-url": "artifacts/x" });
+    expect(answer.status).toBe(400);
+    expect(JSON.parse(answer.text).error.code).toBe("TG_PATH_INVALID");
+  });
+
   it("answers for a proxy-mode route too (an ingress may front it), with its claims", async () => {
     const answer = await ask({ ...bearer(token), "x-original-uri": "/proxied/a" });
     expect(answer.status).toBe(200);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { expectClientClaimsReplaced, findBinary, startExampleCaddy, useIngress } from "./ingress-harness.js";
+import {
+  expectClientCannotRenameRequest,
+  expectClientClaimsReplaced,
+  findBinary,
+  startExampleCaddy,
+  useIngress,
+} from "./ingress-harness.js";
 
 // Debian's caddy running examples/ingress/caddy/Caddyfile (forward_auth with copy_headers) in front of a
 // real upstream, asking a real tollgate running examples/ingress/tollgate.yaml. CI installs caddy
@@ -56,6 +62,9 @@ describe.skipIf(caddy === undefined)(
       expect(deleted.status).toBe(405);
       expect(setup.upstream.seen.length).toBe(seen);
     });
+
+    it("refuses a request whose method or target the client tries to rename with another ingress's headers", () =>
+      expectClientCannotRenameRequest(setup));
 
     it("replaces a client-sent claim header with tollgate's, and drops one for a claim the token lacks", () =>
       expectClientClaimsReplaced(setup));

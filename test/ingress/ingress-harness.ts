@@ -264,3 +264,36 @@ export async function expectClientClaimsReplaced(setup: IngressSetup): Promise<v
   expect(request.headers["tollgate-claim-repository"]).toBe("octo-org/octo-repo");
   expect(request.headers["tollgate-claim-run_id"]).toBeUndefined();
 }
+
+/**
+ * A client cannot have tollgate decide on another request than the one the ingress carries: headers of
+ * the other ingresses' conventions it adds (the ingress passes them on) make tollgate refuse, and the
+ * request never reaches the upstream. The route allows GET, HEAD and PUT; the client sends DELETE and
+ * claims GET, and claims a path under the route for a path outside it.
+ */
+export async function expectClientCannotRenameRequest(setup: IngressSetup): Promise<void> {
+  const token = await setup.tollgate.mint();
+  const seen = setup.upstream.seen.length;
+  const claims: Record<string, string>[] = [
+    { "x-original-method": "GET", "x-forwarded-method": "GET" },
+    {
+      "x-original-uri": "/artifacts/a",
+      "x-forwarded-uri": "/artifacts/a",
+      "x-original-url": "http://h/artifacts/a",
+    },
+  ];
+  for (const headers of claims) {
+    const answer = await setup.send(
+      "/artifacts/a",
+      { "gateway-authorization": `Bearer ${token}`, ...headers },
+      "DELETE",
+    );
+    expect(answer.status).toBeGreaterThanOrEqual(400);
+  }
+  expect(setup.upstream.seen.length).toBe(seen);
+  // Allow twin: the same token and path with an allowed method passes.
+  expect(
+    (await setup.send("/artifacts/a", { "gateway-authorization": `Bearer ${token}` }, "PUT")).status,
+  ).toBe(200);
+  expect(setup.upstream.seen.length).toBe(seen + 1);
+}

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { expectClientClaimsReplaced, findBinary, startExampleNginx, useIngress } from "./ingress-harness.js";
+import {
+  expectClientCannotRenameRequest,
+  expectClientClaimsReplaced,
+  findBinary,
+  startExampleNginx,
+  useIngress,
+} from "./ingress-harness.js";
 
 // Debian's nginx running examples/ingress/nginx/tollgate-auth.conf (auth_request + proxy_cache) in front
 // of a real upstream, asking a real tollgate running examples/ingress/tollgate.yaml. CI installs nginx
@@ -53,6 +59,9 @@ describe.skipIf(nginx === undefined)(
       expect(answer.headers.get("www-authenticate")).toContain("Bearer");
       expect(setup.upstream.seen.length).toBe(seen);
     });
+
+    it("refuses a request whose method or target the client tries to rename with another ingress's headers", () =>
+      expectClientCannotRenameRequest(setup));
 
     it("replaces a client-sent claim header with tollgate's, and drops one for a claim the token lacks", () =>
       expectClientClaimsReplaced(setup));
