@@ -559,6 +559,12 @@ function checkLimits(raw: RawConfig, clean: Clean, findings: Finding[], warnings
         key: tunnel.rate_limit.key,
         allow: tunnel.allow,
       });
+    if (isPlainObject(tunnel) && tunnel.concurrency !== undefined)
+      limited.push({
+        path: ["tunnels", index, "concurrency"],
+        key: tunnel.concurrency.key,
+        allow: tunnel.allow,
+      });
   });
   listOf(raw.broker?.grants).forEach((grant, index) => {
     if (isPlainObject(grant) && grant.rate_limit !== undefined)
