@@ -16,6 +16,9 @@
 //                the sink and the client are those of bench/tunnel-throughput.mjs (`--role sink|client`).
 //   3. idle      1,000 concurrent idle tunnels (each after one 16-byte echo round trip) direct and through
 //                the connector: RSS and JS heap per tunnel on the edge and on the connector, after GC.
+//   3b. stalled  memory the edge and the connector hold for a tunnel whose client stopped reading while its
+//                destination sends without end (50 tunnels, direct and via): what the link's flow-control
+//                window costs where a reader stalls.
 //   4. protocol  the link's protocol, by measurement: a scratch edge ("proto-edge", no token, policy or
 //                audit: only the link) over TLS, carrying routes and tunnels either over the HTTP/2 link as
 //                built (the product's connector on the far side) or over one fresh TLS connection per
@@ -32,6 +35,7 @@
 //   --connections N wrk connections (BENCH_CONNECTIONS, default 32)
 //   --bytes N       bytes per tunnel transfer (BENCH_BYTES, default 256 MiB)
 //   --tunnels N     idle tunnels (BENCH_TUNNELS, default 1000)
+//   --stalled N     stalled tunnels (BENCH_STALLED, default 50)
 //   --opens N       sequential tunnel opens for the time-to-first-byte figure (BENCH_OPENS, default 200)
 //   --quiet-wait S  before each round wait up to S s for the CPUs to be under 20 % busy (default 2)
 // BENCH_EDGE_NODE_ARGS / BENCH_CONNECTOR_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") pass Node
@@ -58,7 +62,7 @@ import { streamAnswer } from "./lib/stream-answer.mjs";
 const self = fileURLToPath(import.meta.url);
 const tunnelBench = fileURLToPath(new URL("tunnel-throughput.mjs", import.meta.url));
 const upstreamScript = fileURLToPath(new URL("targets/upstream.mjs", import.meta.url));
-const ALL_PARTS = ["route", "tunnel", "idle", "protocol"];
+const ALL_PARTS = ["route", "tunnel", "idle", "stalled", "protocol"];
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -72,6 +76,7 @@ const { values: flags, positionals } = parseArgs({
     bytes: { type: "string" },
     tunnels: { type: "string" },
     opens: { type: "string" },
+    stalled: { type: "string" },
     "quiet-wait": { type: "string" },
   },
 });
@@ -93,6 +98,7 @@ const settings = {
   bytes: setting("bytes", "BENCH_BYTES", (quick ? 64 : 256) * 1024 ** 2),
   tunnels: setting("tunnels", "BENCH_TUNNELS", quick ? 200 : 1000),
   opens: setting("opens", "BENCH_OPENS", quick ? 50 : 200),
+  stalled: setting("stalled", "BENCH_STALLED", quick ? 20 : 50),
   quietWaitMs: setting("quiet-wait", "BENCH_QUIET_WAIT", quick ? 1 : 2) * 1000,
 };
 const input = JSON.parse(positionals[0] ?? "{}");
@@ -456,6 +462,36 @@ async function startEcho() {
   return server;
 }
 
+/** A destination that sends 64 KiB chunks for as long as the connection is open and takes them. */
+async function startFirehose() {
+  const chunk = Buffer.alloc(64 * 1024, "tollgate stalled-reader bench ");
+  const server = createTcpServer((socket) => {
+    socket.on("error", () => socket.destroy());
+    const pump = () => {
+      while (!socket.destroyed && socket.write(chunk));
+    };
+    socket.on("drain", pump);
+    pump();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return server;
+}
+
+/** Opens one tunnel and then stops reading: only the CONNECT answer is read, the rest piles up upstream. */
+async function openStalled(port, destination, token) {
+  const socket = connectTcp({ host: "127.0.0.1", port });
+  socket.on("error", () => undefined);
+  await once(socket, "connect");
+  socket.write(
+    `CONNECT ${destination} HTTP/1.1\r\nhost: ${destination}\r\nproxy-authorization: Bearer ${token}\r\n\r\n`,
+  );
+  const [head] = await once(socket, "data");
+  if (!head.toString("latin1").startsWith("HTTP/1.1 200")) throw new Error("CONNECT refused");
+  socket.pause();
+  return socket;
+}
+
 /**
  * Opens one tunnel through a CONNECT proxy and does one 16-byte echo round trip; resolves with the open
  * socket and the milliseconds from the TCP connect to the first echoed byte (time to first byte).
@@ -594,6 +630,7 @@ async function runDriver() {
     return process;
   };
   const echoes = { direct: await startEcho(), via: await startEcho() };
+  const firehoses = { direct: await startFirehose(), via: await startFirehose() };
   try {
     const { generateConnectorKey } = await import("../dist/connector/index.js");
     const key = generateConnectorKey();
@@ -604,13 +641,14 @@ async function runDriver() {
     const { port: sinkDirectPort } = await readReadyLine(sinkDirect);
     const { port: sinkViaPort } = await readReadyLine(sinkVia);
     const echoPort = { direct: echoes.direct.address().port, via: echoes.via.address().port };
+    const firehosePort = { direct: firehoses.direct.address().port, via: firehoses.via.address().port };
     const edge = keep(
       startRole(
         "edge",
         {
           upstreamPort,
-          direct: [sinkDirectPort, echoPort.direct],
-          via: [sinkViaPort, echoPort.via],
+          direct: [sinkDirectPort, echoPort.direct, firehosePort.direct],
+          via: [sinkViaPort, echoPort.via, firehosePort.via],
           publicKey: key.publicKey,
           auditPath: join(dir, "audit.jsonl"),
         },
@@ -624,7 +662,12 @@ async function runDriver() {
         {
           edge: `http://127.0.0.1:${edgePort}`,
           privateKeyPem: key.privateKeyPem,
-          allow: [`127.0.0.1:${upstreamPort}`, `127.0.0.1:${sinkViaPort}`, `127.0.0.1:${echoPort.via}`],
+          allow: [
+            `127.0.0.1:${upstreamPort}`,
+            `127.0.0.1:${sinkViaPort}`,
+            `127.0.0.1:${echoPort.via}`,
+            `127.0.0.1:${firehosePort.via}`,
+          ],
           logPath: join(dir, "connector.log"),
         },
         nodeArgsOf("BENCH_CONNECTOR_NODE_ARGS"),
@@ -791,6 +834,45 @@ async function runDriver() {
       );
     }
 
+    if (parts.includes("stalled")) {
+      const rows = [];
+      report.parts.stalled = [];
+      for (const name of ["direct", "via"]) {
+        const before = [await memoryOf(edge), await memoryOf(connector)];
+        const sockets = [];
+        for (let i = 0; i < settings.stalled; i++)
+          sockets.push(await openStalled(edgePort, `127.0.0.1:${firehosePort[name]}`, token));
+        // Long enough for every queue and window on the way to fill.
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        const open = [await memoryOf(edge), await memoryOf(connector)];
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        const per = (i, field) => (open[i][field] - before[i][field]) / settings.stalled / 1024;
+        const row = {
+          name,
+          edgeRss: per(0, "rss"),
+          edgeBuffers: per(0, "arrayBuffers"),
+          connectorRss: per(1, "rss"),
+          connectorBuffers: per(1, "arrayBuffers"),
+        };
+        report.parts.stalled.push(row);
+        log(
+          `stalled ${name}: edge ${fixed(row.edgeRss, 0)} KiB RSS, ${fixed(row.edgeBuffers, 0)} KiB buffers per tunnel`,
+        );
+        rows.push([
+          name === "via" ? "via connector" : "direct",
+          fixed(row.edgeRss, 0),
+          fixed(row.edgeBuffers, 0),
+          name === "via" ? fixed(row.connectorRss, 0) : "—",
+          name === "via" ? fixed(row.connectorBuffers, 0) : "—",
+        ]);
+      }
+      out.push(
+        `\n## 3b. ${settings.stalled} tunnels whose client stopped reading, destination sending: KiB held per tunnel\n`,
+        markdownTable(["path", "edge RSS", "edge buffers", "connector RSS", "connector buffers"], rows),
+      );
+    }
+
     if (parts.includes("protocol")) {
       out.push(...(await protocolPart({ dir, key, upstreamPort, sinkViaPort, echoPort, report, keep })));
       const product = await openLatencies(settings.opens, edgePort, `127.0.0.1:${echoPort.via}`, token);
@@ -820,6 +902,8 @@ async function runDriver() {
     for (const process of started.reverse()) await stopProcess(process);
     echoes.direct.close();
     echoes.via.close();
+    firehoses.direct.close();
+    firehoses.via.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
