@@ -154,6 +154,27 @@ tunnels:
   exitOnTerm(() => gateway.close());
 }
 
+/**
+ * A reference for part 2, not product code: the plainest extra hop Node allows, a TCP forwarder to one
+ * target with `pipe` both ways. A direct tunnel through it (client → edge → relay → sink) shows what one
+ * more user-space process on the path costs on this machine, whatever that process does.
+ */
+async function runRelay({ target }) {
+  const server = createTcpServer((client) => {
+    const upstream = connectTcp(target, "127.0.0.1");
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ]) {
+      from.on("error", () => to.destroy());
+      from.pipe(to);
+    }
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
+  exitOnTerm(() => new Promise((resolve) => server.close(resolve)));
+}
+
 /** The product's connector (startConnector), logging at info to a file as `tollgate connector` would. */
 async function runConnector({ edge, privateKeyPem, allow, ca, logPath }) {
   answerMemoryQueries();
@@ -640,6 +661,9 @@ async function runDriver() {
     const sinkVia = keep(startProcess(process.execPath, [tunnelBench, "--role", "sink"]));
     const { port: sinkDirectPort } = await readReadyLine(sinkDirect);
     const { port: sinkViaPort } = await readReadyLine(sinkVia);
+    // Part 2's reference: a plain Node forwarder in front of the direct sink (one more hop, nothing else).
+    const relay = keep(startRole("relay", { target: sinkDirectPort }));
+    const { port: relayPort } = await readReadyLine(relay);
     const echoPort = { direct: echoes.direct.address().port, via: echoes.via.address().port };
     const firehosePort = { direct: firehoses.direct.address().port, via: firehoses.via.address().port };
     const edge = keep(
@@ -647,7 +671,7 @@ async function runDriver() {
         "edge",
         {
           upstreamPort,
-          direct: [sinkDirectPort, echoPort.direct, firehosePort.direct],
+          direct: [sinkDirectPort, echoPort.direct, firehosePort.direct, relayPort],
           via: [sinkViaPort, echoPort.via, firehosePort.via],
           publicKey: key.publicKey,
           auditPath: join(dir, "audit.jsonl"),
@@ -674,7 +698,7 @@ async function runDriver() {
       ),
     );
     await readReadyLine(connector, 30_000);
-    const pids = [edge.child.pid, connector.child.pid];
+    const pids = [edge.child.pid, connector.child.pid, relay.child.pid];
     const routeHeaders = { "gateway-authorization": `Bearer ${token}` };
     const routeUrl = (name) => `http://127.0.0.1:${edgePort}/${name}${REQUEST_PATH}`;
     for (const name of ["direct", "via"]) await expectBody64(routeUrl(name), routeHeaders);
@@ -721,9 +745,11 @@ async function runDriver() {
 
     if (parts.includes("tunnel")) {
       const directions = ["up", "down"];
-      const sinkOf = { direct: sinkDirectPort, via: sinkViaPort };
+      // "relay": the direct tunnel with one plain Node forwarder before the sink (the reference, above).
+      const tunnelPaths = ["direct", "via", "relay"];
+      const sinkOf = { direct: sinkDirectPort, via: sinkViaPort, relay: relayPort };
       for (const direction of directions)
-        for (const name of ["direct", "via"])
+        for (const name of tunnelPaths)
           await transfer({
             port: edgePort,
             sinkPort: sinkOf[name],
@@ -737,7 +763,7 @@ async function runDriver() {
       for (const direction of directions) {
         const { results, busy } = await alternate(
           `tunnel ${direction}`,
-          ["direct", "via"].map((name) => ({
+          tunnelPaths.map((name) => ({
             name,
             run: () =>
               transfer({
@@ -755,18 +781,24 @@ async function runDriver() {
         );
         const direct = results.get("direct");
         const via = results.get("via");
+        const relayed = results.get("relay");
         const ratio = perRound(via, direct, (r) => r.mibps);
+        const relayRatio = perRound(relayed, direct, (r) => r.mibps);
+        const viaToRelay = perRound(via, relayed, (r) => r.mibps);
         rows.push([
           direction,
           fixed(median(direct.map((r) => r.mibps)), 0),
           fixed(median(via.map((r) => r.mibps)), 0),
           spread(ratio),
+          fixed(median(relayed.map((r) => r.mibps)), 0),
+          spread(relayRatio),
+          spread(viaToRelay),
           fixed(median(direct.map((r) => r.cpuMsPerGiB[0])), 0),
           fixed(median(via.map((r) => r.cpuMsPerGiB[0])), 0),
           fixed(median(via.map((r) => r.cpuMsPerGiB[1])), 0),
           `${busy}/${settings.rounds}`,
         ]);
-        report.parts.tunnel[direction] = { direct, via, ratio, busy };
+        report.parts.tunnel[direction] = { direct, via, relayed, ratio, relayRatio, viaToRelay, busy };
       }
       out.push(
         `\n## 2. Tunnel via a connector against a direct tunnel (${settings.bytes / 1024 ** 2} MiB per transfer, ${settings.rounds} rounds)\n`,
@@ -776,6 +808,9 @@ async function runDriver() {
             "direct MiB/s",
             "via MiB/s",
             "via / direct (range)",
+            "direct + Node relay MiB/s",
+            "relay / direct (range)",
+            "via / relay (range)",
             "edge CPU ms/GiB direct",
             "edge CPU ms/GiB via",
             "connector CPU ms/GiB",
@@ -783,7 +818,8 @@ async function runDriver() {
           ],
           rows,
         ),
-        "\n(goal: via / direct ≥ 0.70)",
+        "\n(goal: via / direct ≥ 0.70. The relay row is the reference: the direct tunnel with one more Node " +
+          "process on the path, a plain TCP forwarder, so relay / direct is what any extra user-space hop costs here)",
       );
     }
 
@@ -1055,6 +1091,9 @@ switch (flags.role) {
     break;
   case "connector":
     await runConnector(input);
+    break;
+  case "relay":
+    await runRelay(input);
     break;
   case "proto-edge":
     await runProtoEdge(input);
