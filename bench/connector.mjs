@@ -155,12 +155,23 @@ tunnels:
 }
 
 /**
- * A reference for part 2, not product code: the plainest extra hop Node allows, a TCP forwarder to one
- * target with `pipe` both ways. A direct tunnel through it (client → edge → relay → sink) shows what one
- * more user-space process on the path costs on this machine, whatever that process does.
+ * A reference for part 2, not product code: one more user-space hop, a TCP forwarder to one target. A
+ * direct tunnel through it (client → edge → relay → sink) shows what one more process on the path costs
+ * on this machine, whatever that process does. `kind: "pipe"` is the plainest forwarder (`pipe` both
+ * ways); `kind: "tollgate"` moves the bytes with tollgate's own direct-tunnel code (`systemDial`'s
+ * reused read buffers and `spliceSockets`), the best Node relay we have.
  */
-async function runRelay({ target }) {
-  const server = createTcpServer((client) => {
+async function runRelay({ target, kind }) {
+  const { systemDial, spliceSockets } = await import("../dist/tunnel/index.js");
+  const server = createTcpServer({ allowHalfOpen: true }, (client) => {
+    if (kind === "tollgate") {
+      client.on("error", () => undefined);
+      const upstream = systemDial({ host: "127.0.0.1", port: target, family: 4, use: "tunnel" });
+      upstream.on("error", () => client.destroy());
+      const day = 86_400_000;
+      spliceSockets(client, upstream, { idleTimeoutMs: day, maxLifetimeMs: day, onClose: () => undefined });
+      return;
+    }
     const upstream = connectTcp(target, "127.0.0.1");
     for (const [from, to] of [
       [client, upstream],
@@ -662,8 +673,10 @@ async function runDriver() {
     const { port: sinkDirectPort } = await readReadyLine(sinkDirect);
     const { port: sinkViaPort } = await readReadyLine(sinkVia);
     // Part 2's reference: a plain Node forwarder in front of the direct sink (one more hop, nothing else).
-    const relay = keep(startRole("relay", { target: sinkDirectPort }));
+    const relay = keep(startRole("relay", { target: sinkDirectPort, kind: "pipe" }));
     const { port: relayPort } = await readReadyLine(relay);
+    const tgRelay = keep(startRole("relay", { target: sinkDirectPort, kind: "tollgate" }));
+    const { port: tgRelayPort } = await readReadyLine(tgRelay);
     const echoPort = { direct: echoes.direct.address().port, via: echoes.via.address().port };
     const firehosePort = { direct: firehoses.direct.address().port, via: firehoses.via.address().port };
     const edge = keep(
@@ -671,7 +684,7 @@ async function runDriver() {
         "edge",
         {
           upstreamPort,
-          direct: [sinkDirectPort, echoPort.direct, firehosePort.direct, relayPort],
+          direct: [sinkDirectPort, echoPort.direct, firehosePort.direct, relayPort, tgRelayPort],
           via: [sinkViaPort, echoPort.via, firehosePort.via],
           publicKey: key.publicKey,
           auditPath: join(dir, "audit.jsonl"),
@@ -698,7 +711,7 @@ async function runDriver() {
       ),
     );
     await readReadyLine(connector, 30_000);
-    const pids = [edge.child.pid, connector.child.pid, relay.child.pid];
+    const pids = [edge.child.pid, connector.child.pid, relay.child.pid, tgRelay.child.pid];
     const routeHeaders = { "gateway-authorization": `Bearer ${token}` };
     const routeUrl = (name) => `http://127.0.0.1:${edgePort}/${name}${REQUEST_PATH}`;
     for (const name of ["direct", "via"]) await expectBody64(routeUrl(name), routeHeaders);
@@ -746,8 +759,13 @@ async function runDriver() {
     if (parts.includes("tunnel")) {
       const directions = ["up", "down"];
       // "relay": the direct tunnel with one plain Node forwarder before the sink (the reference, above).
-      const tunnelPaths = ["direct", "via", "relay"];
-      const sinkOf = { direct: sinkDirectPort, via: sinkViaPort, relay: relayPort };
+      const tunnelPaths = ["direct", "via", "relay", "tollgate-relay"];
+      const sinkOf = {
+        direct: sinkDirectPort,
+        via: sinkViaPort,
+        relay: relayPort,
+        "tollgate-relay": tgRelayPort,
+      };
       for (const direction of directions)
         for (const name of tunnelPaths)
           await transfer({
@@ -782,9 +800,11 @@ async function runDriver() {
         const direct = results.get("direct");
         const via = results.get("via");
         const relayed = results.get("relay");
+        const tgRelayed = results.get("tollgate-relay");
         const ratio = perRound(via, direct, (r) => r.mibps);
         const relayRatio = perRound(relayed, direct, (r) => r.mibps);
-        const viaToRelay = perRound(via, relayed, (r) => r.mibps);
+        const tgRelayRatio = perRound(tgRelayed, direct, (r) => r.mibps);
+        const viaToRelay = perRound(via, tgRelayed, (r) => r.mibps);
         rows.push([
           direction,
           fixed(median(direct.map((r) => r.mibps)), 0),
@@ -792,13 +812,25 @@ async function runDriver() {
           spread(ratio),
           fixed(median(relayed.map((r) => r.mibps)), 0),
           spread(relayRatio),
+          fixed(median(tgRelayed.map((r) => r.mibps)), 0),
+          spread(tgRelayRatio),
           spread(viaToRelay),
           fixed(median(direct.map((r) => r.cpuMsPerGiB[0])), 0),
           fixed(median(via.map((r) => r.cpuMsPerGiB[0])), 0),
           fixed(median(via.map((r) => r.cpuMsPerGiB[1])), 0),
           `${busy}/${settings.rounds}`,
         ]);
-        report.parts.tunnel[direction] = { direct, via, relayed, ratio, relayRatio, viaToRelay, busy };
+        report.parts.tunnel[direction] = {
+          direct,
+          via,
+          relayed,
+          tgRelayed,
+          ratio,
+          relayRatio,
+          tgRelayRatio,
+          viaToRelay,
+          busy,
+        };
       }
       out.push(
         `\n## 2. Tunnel via a connector against a direct tunnel (${settings.bytes / 1024 ** 2} MiB per transfer, ${settings.rounds} rounds)\n`,
@@ -808,9 +840,11 @@ async function runDriver() {
             "direct MiB/s",
             "via MiB/s",
             "via / direct (range)",
-            "direct + Node relay MiB/s",
-            "relay / direct (range)",
-            "via / relay (range)",
+            "direct + pipe relay MiB/s",
+            "pipe relay / direct (range)",
+            "direct + tollgate-code relay MiB/s",
+            "tollgate relay / direct (range)",
+            "via / tollgate relay (range)",
             "edge CPU ms/GiB direct",
             "edge CPU ms/GiB via",
             "connector CPU ms/GiB",
@@ -818,8 +852,9 @@ async function runDriver() {
           ],
           rows,
         ),
-        "\n(goal: via / direct ≥ 0.70. The relay row is the reference: the direct tunnel with one more Node " +
-          "process on the path, a plain TCP forwarder, so relay / direct is what any extra user-space hop costs here)",
+        "\n(goal: via / direct ≥ 0.70. The relay columns are the reference: the direct tunnel with one more " +
+          "Node process on the path, a TCP forwarder (stream pipe, or tollgate's own tunnel code), so relay / " +
+          "direct is what an extra user-space hop costs here)",
       );
     }
 
