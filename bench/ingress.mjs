@@ -9,6 +9,10 @@
 //   nginx-auth-cached   examples/ingress/nginx/tollgate-auth.conf: auth_request to tollgate, answers cached
 //   nginx-auth          the same configuration without `proxy_cache` (one subrequest per request)
 //   tollgate            tollgate as the proxy (bench/targets/tollgate-gateway.mjs)
+//   nginx-subrequest    the reference for the cached goal: the example configuration with its auth
+//                       location answered by nginx itself (`return 200`, no backend, no cache): what
+//                       auth_request's subrequest costs nginx whoever decides, the floor of any cached
+//                       forward-auth design
 //
 // Both auth variants ask the same tollgate process (bench/targets/tollgate-forward-auth.mjs,
 // server.forward_auth with max_age 60s and one mode: forward_auth route), with one token.
@@ -28,7 +32,7 @@ import { freeLoopbackPort, readReadyLine, startProcess, stopProcess } from "./li
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const exampleConf = join(benchDir, "..", "examples", "ingress", "nginx", "tollgate-auth.conf");
-const TARGETS = ["nginx", "nginx-auth-cached", "nginx-auth", "tollgate"];
+const TARGETS = ["nginx", "nginx-auth-cached", "nginx-auth", "tollgate", "nginx-subrequest"];
 
 const { values: flags } = parseArgs({
   options: {
@@ -62,14 +66,20 @@ async function startNodeTarget(script, args) {
  * nginx alone (one worker, keep-alive requests raised on both sides: bench/lib/nginx.mjs says why).
  * `cached: false` removes the `proxy_cache` line: every request then asks tollgate.
  */
-function authNginxConfig({ dir, cacheDir, name, port, upstreamPort, tollgatePort, cached }) {
+function authNginxConfig({ dir, cacheDir, name, port, upstreamPort, tollgatePort, cached, floor }) {
   let conf = readFileSync(exampleConf, "utf8");
+  if (floor) {
+    // The reference: the auth location answers 200 itself (no tollgate, no cache lookup).
+    const at = conf.indexOf("    location = /_tollgate_auth {");
+    if (at === -1) throw new Error("the example configuration no longer has its auth location");
+    conf = `${conf.slice(0, at)}    location = /_tollgate_auth {\n        internal;\n        return 200;\n    }\n}\n`;
+  }
   const replacements = {
     "/var/cache/nginx/tollgate-auth": join(cacheDir, `${name}-cache`),
     "server 127.0.0.1:8080;": `server 127.0.0.1:${tollgatePort};\n    keepalive_requests 1000000;`,
     "server 127.0.0.1:9000;": `server 127.0.0.1:${upstreamPort};\n    keepalive_requests 1000000;`,
     "listen 80;": `listen 127.0.0.1:${port};`,
-    ...(cached ? {} : { "        proxy_cache tollgate_auth;\n": "" }),
+    ...(cached || floor ? {} : { "        proxy_cache tollgate_auth;\n": "" }),
   };
   for (const [from, to] of Object.entries(replacements)) {
     if (!conf.includes(from)) throw new Error(`the example configuration no longer contains ${from}`);
@@ -90,12 +100,12 @@ ${conf}
 `;
 }
 
-async function startAuthNginx(workDir, cacheDir, name, ports, cached) {
+async function startAuthNginx(workDir, cacheDir, name, ports, cached, floor = false) {
   const dir = join(workDir, name);
   mkdirSync(dir, { recursive: true });
   const port = await freeLoopbackPort();
   const configPath = join(dir, "nginx.conf");
-  const config = authNginxConfig({ dir, cacheDir, name, port, ...ports, cached });
+  const config = authNginxConfig({ dir, cacheDir, name, port, ...ports, cached, floor });
   writeFileSync(configPath, config);
   const started = startProcess("nginx", ["-p", dir, "-c", configPath, "-e", join(dir, "early.log")]);
   return { started, port, config };
@@ -134,6 +144,8 @@ async function main() {
     stops.push(cached.started);
     const uncached = await startAuthNginx(workDir, cacheDir, "nginx-auth", ports, false);
     stops.push(uncached.started);
+    const floor = await startAuthNginx(workDir, cacheDir, "nginx-subrequest", ports, false, true);
+    stops.push(floor.started);
 
     const authHeaders = forwardAuth.ready.headers;
     const targets = new Map([
@@ -141,6 +153,7 @@ async function main() {
       ["nginx-auth-cached", { url: `http://127.0.0.1:${cached.port}/artifacts/hello`, headers: authHeaders }],
       ["nginx-auth", { url: `http://127.0.0.1:${uncached.port}/artifacts/hello`, headers: authHeaders }],
       ["tollgate", { url: `http://127.0.0.1:${proxy.ready.port}/bench/hello`, headers: proxy.ready.headers }],
+      ["nginx-subrequest", { url: `http://127.0.0.1:${floor.port}/artifacts/hello`, headers: authHeaders }],
     ]);
     for (const [name, target] of targets) {
       await expectBody64(target.url, target.headers);
