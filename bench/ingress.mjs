@@ -9,6 +9,8 @@
 //   nginx-auth-cached   examples/ingress/nginx/tollgate-auth.conf: auth_request to tollgate, answers cached
 //   nginx-auth          the same configuration without `proxy_cache` (one subrequest per request)
 //   tollgate            tollgate as the proxy (bench/targets/tollgate-gateway.mjs)
+//   nginx-auth-lua      examples/ingress/nginx/tollgate-auth-lua.conf: decisions kept in a lua_shared_dict
+//                       (needs Debian's libnginx-mod-http-lua; left out, and said, without it)
 //   nginx-subrequest    the reference for the cached goal: the example configuration with its auth
 //                       location answered by nginx itself (`return 200`, no backend, no cache): what
 //                       auth_request's subrequest costs nginx whoever decides, the floor of any cached
@@ -32,7 +34,17 @@ import { freeLoopbackPort, readReadyLine, startProcess, stopProcess } from "./li
 
 const benchDir = dirname(fileURLToPath(import.meta.url));
 const exampleConf = join(benchDir, "..", "examples", "ingress", "nginx", "tollgate-auth.conf");
-const TARGETS = ["nginx", "nginx-auth-cached", "nginx-auth", "tollgate", "nginx-subrequest"];
+const luaExampleConf = join(benchDir, "..", "examples", "ingress", "nginx", "tollgate-auth-lua.conf");
+const nginxModules = "/usr/lib/nginx/modules";
+const withLua = existsSync(join(nginxModules, "ngx_http_lua_module.so"));
+const TARGETS = [
+  "nginx",
+  "nginx-auth-cached",
+  "nginx-auth",
+  "tollgate",
+  "nginx-subrequest",
+  ...(withLua ? ["nginx-auth-lua"] : []),
+];
 
 const { values: flags } = parseArgs({
   options: {
@@ -66,8 +78,8 @@ async function startNodeTarget(script, args) {
  * nginx alone (one worker, keep-alive requests raised on both sides: bench/lib/nginx.mjs says why).
  * `cached: false` removes the `proxy_cache` line: every request then asks tollgate.
  */
-function authNginxConfig({ dir, cacheDir, name, port, upstreamPort, tollgatePort, cached, floor }) {
-  let conf = readFileSync(exampleConf, "utf8");
+function authNginxConfig({ dir, cacheDir, name, port, upstreamPort, tollgatePort, cached, floor, lua }) {
+  let conf = readFileSync(lua ? luaExampleConf : exampleConf, "utf8");
   if (floor) {
     // The reference: the auth location answers 200 itself (no tollgate, no cache lookup).
     const at = conf.indexOf("    location = /_tollgate_auth {");
@@ -75,18 +87,21 @@ function authNginxConfig({ dir, cacheDir, name, port, upstreamPort, tollgatePort
     conf = `${conf.slice(0, at)}    location = /_tollgate_auth {\n        internal;\n        return 200;\n    }\n}\n`;
   }
   const replacements = {
-    "/var/cache/nginx/tollgate-auth": join(cacheDir, `${name}-cache`),
+    ...(lua ? {} : { "/var/cache/nginx/tollgate-auth": join(cacheDir, `${name}-cache`) }),
     "server 127.0.0.1:8080;": `server 127.0.0.1:${tollgatePort};\n    keepalive_requests 1000000;`,
     "server 127.0.0.1:9000;": `server 127.0.0.1:${upstreamPort};\n    keepalive_requests 1000000;`,
     "listen 80;": `listen 127.0.0.1:${port};`,
-    ...(cached || floor ? {} : { "        proxy_cache tollgate_auth;\n": "" }),
+    ...(cached || floor || lua ? {} : { "        proxy_cache tollgate_auth;\n": "" }),
   };
   for (const [from, to] of Object.entries(replacements)) {
     if (!conf.includes(from)) throw new Error(`the example configuration no longer contains ${from}`);
     conf = conf.split(from).join(to);
   }
   const temp = ["client_body_temp", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"];
-  return `worker_processes 1;
+  const modules = lua
+    ? `load_module ${join(nginxModules, "ndk_http_module.so")};\nload_module ${join(nginxModules, "ngx_http_lua_module.so")};\n`
+    : "";
+  return `${modules}worker_processes 1;
 daemon off;
 pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "nginx-error.log")} warn;
@@ -100,12 +115,12 @@ ${conf}
 `;
 }
 
-async function startAuthNginx(workDir, cacheDir, name, ports, cached, floor = false) {
+async function startAuthNginx(workDir, cacheDir, name, ports, cached, floor = false, lua = false) {
   const dir = join(workDir, name);
   mkdirSync(dir, { recursive: true });
   const port = await freeLoopbackPort();
   const configPath = join(dir, "nginx.conf");
-  const config = authNginxConfig({ dir, cacheDir, name, port, ...ports, cached, floor });
+  const config = authNginxConfig({ dir, cacheDir, name, port, ...ports, cached, floor, lua });
   writeFileSync(configPath, config);
   const started = startProcess("nginx", ["-p", dir, "-c", configPath, "-e", join(dir, "early.log")]);
   return { started, port, config };
@@ -146,6 +161,11 @@ async function main() {
     stops.push(uncached.started);
     const floor = await startAuthNginx(workDir, cacheDir, "nginx-subrequest", ports, false, true);
     stops.push(floor.started);
+    const luaNginx = withLua
+      ? await startAuthNginx(workDir, cacheDir, "nginx-auth-lua", ports, false, false, true)
+      : undefined;
+    if (luaNginx !== undefined) stops.push(luaNginx.started);
+    else log("nginx-auth-lua left out: no Lua module (apt-get install libnginx-mod-http-lua)");
 
     const authHeaders = forwardAuth.ready.headers;
     const targets = new Map([
@@ -154,6 +174,14 @@ async function main() {
       ["nginx-auth", { url: `http://127.0.0.1:${uncached.port}/artifacts/hello`, headers: authHeaders }],
       ["tollgate", { url: `http://127.0.0.1:${proxy.ready.port}/bench/hello`, headers: proxy.ready.headers }],
       ["nginx-subrequest", { url: `http://127.0.0.1:${floor.port}/artifacts/hello`, headers: authHeaders }],
+      ...(luaNginx === undefined
+        ? []
+        : [
+            [
+              "nginx-auth-lua",
+              { url: `http://127.0.0.1:${luaNginx.port}/artifacts/hello`, headers: authHeaders },
+            ],
+          ]),
     ]);
     for (const [name, target] of targets) {
       await expectBody64(target.url, target.headers);
@@ -185,8 +213,8 @@ async function main() {
     // tollgate's audit lines are its forward-auth answers: how often each variant really asked.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const asked = auditLines(join(workDir, "forward-auth-audit.jsonl")) - askedBefore;
-    const authRequests = ["nginx-auth-cached", "nginx-auth"].map((name) =>
-      results.get(name).reduce((sum, r) => sum + r.requests, 0),
+    const authRequests = ["nginx-auth-cached", "nginx-auth", "nginx-auth-lua"].map((name) =>
+      (results.get(name) ?? []).reduce((sum, r) => sum + r.requests, 0),
     );
 
     const base = results.get("nginx");
@@ -224,7 +252,7 @@ async function main() {
           rows,
         ),
         "",
-        `tollgate answered ${asked} forward-auth subrequests for ${authRequests[0] + authRequests[1]} requests through the two auth variants (${authRequests[0]} cached, ${authRequests[1]} uncached).`,
+        `tollgate answered ${asked} forward-auth subrequests for ${authRequests[0] + authRequests[1]} requests through the auth variants (${authRequests[0]} file-cached, ${authRequests[1]} uncached, ${authRequests[2]} kept in Lua's memory).`,
         "",
         "nginx configuration of nginx-auth-cached:",
         "```nginx",

@@ -107,13 +107,15 @@ async function stopServer(child: ChildProcess, dir: string): Promise<void> {
 export async function startExampleNginx(
   binary: string,
   ports: { tollgate: number; upstream: number },
+  variant: { example: string; mainContext: string } = { example: "tollgate-auth.conf", mainContext: "" },
 ): Promise<ServerProcess> {
   const dir = await mkdtemp(join(tmpdir(), "tollgate-nginx-"));
   const port = await freePort();
-  const example = await readFile(new URL("nginx/tollgate-auth.conf", examplesDir), "utf8");
+  const example = await readFile(new URL(`nginx/${variant.example}`, examplesDir), "utf8");
   const cacheDir = join(dir, "auth-cache");
   const conf = replaceAll(example, {
-    "/var/cache/nginx/tollgate-auth": cacheDir,
+    // The Lua variant keeps decisions in memory and has no cache folder.
+    ...(example.includes("proxy_cache_path") ? { "/var/cache/nginx/tollgate-auth": cacheDir } : {}),
     "server 127.0.0.1:8080;": `server 127.0.0.1:${ports.tollgate};`,
     "server 127.0.0.1:9000;": `server 127.0.0.1:${ports.upstream};`,
     "listen 80;": `listen 127.0.0.1:${port};`,
@@ -122,7 +124,7 @@ export async function startExampleNginx(
   const temp = ["client_body", "proxy_temp", "fastcgi_temp", "uwsgi_temp", "scgi_temp"];
   await writeFile(
     join(dir, "nginx.conf"),
-    `worker_processes 1;
+    `${variant.mainContext}worker_processes 1;
 daemon off;
 pid ${join(dir, "nginx.pid")};
 error_log ${join(dir, "error.log")} warn;
@@ -245,6 +247,40 @@ export function useIngress(
       return lines.filter((line) => line.forward_auth === true && line.token_sha256 === hash).length;
     },
   };
+}
+
+/** A request without a token gets 401 with tollgate's Bearer challenge, and never reaches the upstream. */
+export async function expectMissingTokenChallenged(setup: IngressSetup): Promise<void> {
+  const seen = setup.upstream.seen.length;
+  const answer = await setup.send("/artifacts/build.zip", {});
+  expect(answer.status).toBe(401);
+  expect(answer.headers.get("www-authenticate")).toContain("Bearer");
+  expect(setup.upstream.seen.length).toBe(seen);
+}
+
+/**
+ * An ingress that keeps tollgate's answers asks once per credential, route and method: the same token
+ * four times is one question; another token (the deny twin: never answered from another's entry) and
+ * another method are asked again. Every caching ingress example must pass this.
+ */
+export async function expectAnswersKeptPerCredential(
+  setup: IngressSetup,
+  runIds: [string, string],
+): Promise<void> {
+  const first = await setup.tollgate.mint({ run_id: runIds[0] });
+  const second = await setup.tollgate.mint({ run_id: runIds[1] });
+  const withToken = (token: string) => ({ "gateway-authorization": `Bearer ${token}` });
+  for (let i = 0; i < 4; i++)
+    expect((await setup.send(`/artifacts/k${i}`, withToken(first))).status).toBe(200);
+  expect(await setup.askedFor(first)).toBe(1);
+  expect((await setup.send("/artifacts/k0", withToken(second))).status).toBe(200);
+  expect(await setup.askedFor(second)).toBe(1);
+  expect(
+    setup.upstream.seen.filter((request) => request.headers["tollgate-claim-run_id"] === runIds[1]),
+  ).toHaveLength(1);
+  // The method is part of the key: a PUT is decided on its own.
+  expect((await setup.send("/artifacts/k0", withToken(first), "PUT")).status).toBe(200);
+  expect(await setup.askedFor(first)).toBe(2);
 }
 
 /**

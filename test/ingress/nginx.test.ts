@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
+  expectAnswersKeptPerCredential,
   expectClientCannotRenameRequest,
   expectClientClaimsReplaced,
+  expectMissingTokenChallenged,
   findBinary,
   startExampleNginx,
   useIngress,
@@ -52,13 +54,8 @@ describe.skipIf(nginx === undefined)(
       expect(event).toMatchObject({ decision: "deny", reason: "TG_POLICY_DENIED", route: "artifacts" });
     });
 
-    it("answers a request without a token 401 with tollgate's WWW-Authenticate, and never reaches the upstream", async () => {
-      const seen = setup.upstream.seen.length;
-      const answer = await get("/artifacts/build.zip", {});
-      expect(answer.status).toBe(401);
-      expect(answer.headers.get("www-authenticate")).toContain("Bearer");
-      expect(setup.upstream.seen.length).toBe(seen);
-    });
+    it("answers a request without a token 401 with tollgate's WWW-Authenticate, and never reaches the upstream", () =>
+      expectMissingTokenChallenged(setup));
 
     it("refuses a request whose method or target the client tries to rename with another ingress's headers", () =>
       expectClientCannotRenameRequest(setup));
@@ -66,27 +63,8 @@ describe.skipIf(nginx === undefined)(
     it("replaces a client-sent claim header with tollgate's, and drops one for a claim the token lacks", () =>
       expectClientClaimsReplaced(setup));
 
-    it("caches the allowed answer: the same token is asked about once, another token is asked again", async () => {
-      const first = await setup.tollgate.mint({ run_id: "1001" });
-      const second = await setup.tollgate.mint({ run_id: "1002" });
-      for (let i = 0; i < 4; i++) {
-        expect((await get(`/artifacts/f${i}`, { "gateway-authorization": `Bearer ${first}` })).status).toBe(
-          200,
-        );
-      }
-      expect(await askedFor(first)).toBe(1);
-      // Deny twin of the cache: a different credential is never answered from another's entry.
-      expect((await get("/artifacts/f0", { "gateway-authorization": `Bearer ${second}` })).status).toBe(200);
-      expect(await askedFor(second)).toBe(1);
-      expect(
-        setup.upstream.seen.filter((request) => request.headers["tollgate-claim-run_id"] === "1002"),
-      ).toHaveLength(1);
-      // The method is part of the key: a PUT is decided on its own.
-      expect((await get("/artifacts/f0", { "gateway-authorization": `Bearer ${first}` }, "PUT")).status).toBe(
-        200,
-      );
-      expect(await askedFor(first)).toBe(2);
-    });
+    it("caches the allowed answer: the same token is asked about once, another token and another method again", () =>
+      expectAnswersKeptPerCredential(setup, ["1001", "1002"]));
 
     it("keeps a denial only briefly, and a cached denial is still a denial that never reaches the upstream", async () => {
       const stranger = await setup.tollgate.mint({ repository_owner_id: "66", repository: "evil/other" });
