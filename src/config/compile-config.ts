@@ -299,11 +299,46 @@ function checkRoutes(
         });
       }
       seenPrefixes.set(where, index);
+      checkReservedPrefix(raw, route.path_prefix, [...path, "path_prefix"], findings);
     }
     checkRouteMode(route, path, clean, findings);
     builders.push(() => compileRoute(route, host, rule));
   });
   return builders;
+}
+
+/** Paths the gateway answers itself (`/_tollgate/whoami`, the default forward-auth path): never routed. */
+const reservedPrefix = "/_tollgate/";
+
+/**
+ * A route whose requests the gateway would answer itself can never be reached: its prefix under
+ * `/_tollgate/`, or at or below `server.forward_auth.path` (the endpoint claims that path and everything
+ * below it, for Envoy). Features are asked before routes, so such a route would be silently shadowed.
+ */
+function checkReservedPrefix(
+  raw: RawConfig,
+  prefix: string,
+  path: (string | number)[],
+  findings: Finding[],
+): void {
+  const lower = prefix.toLowerCase();
+  if (lower.startsWith(reservedPrefix) || lower === reservedPrefix.slice(0, -1)) {
+    findings.push({
+      path,
+      message: `paths under ${reservedPrefix} are the gateway's own (${reservedPrefix}whoami, the forward-auth endpoint): a route there would never be reached`,
+      fix: "choose a path_prefix outside /_tollgate/",
+    });
+    return;
+  }
+  const endpoint =
+    raw.server?.forward_auth === undefined ? undefined : compileForwardAuth(raw.server.forward_auth).path;
+  if (endpoint !== undefined && (prefix === endpoint || prefix.startsWith(`${endpoint}/`))) {
+    findings.push({
+      path,
+      message: `server.forward_auth.path is ${endpoint}: the forward-auth endpoint answers that path and everything below it, so this route would never be reached`,
+      fix: "choose another path_prefix, or another server.forward_auth.path",
+    });
+  }
 }
 
 function compileRoute(route: RawRoute, host: string | undefined, access: AccessRule): CompiledRoute {

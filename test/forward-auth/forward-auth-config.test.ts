@@ -31,6 +31,33 @@ routes:
     expect(b?.upstream?.origin).toBe("http://b.internal");
   });
 
+  it("refuses a route the gateway would answer itself: under /_tollgate/, or at or below server.forward_auth.path", () => {
+    const { problems } = problemsOf(`${base}server: { forward_auth: { path: /auth } }
+routes:
+  - { name: own, path_prefix: /_tollgate/x/, upstream: "http://a.internal:80", allow: [ci] }
+  - { name: cased, path_prefix: /_Tollgate/, upstream: "http://a.internal:80", allow: [ci] }
+  - { name: at, path_prefix: /auth, upstream: "http://a.internal:80", allow: [ci] }
+  - { name: below, path_prefix: /auth/x/, upstream: "http://a.internal:80", allow: [ci] }
+  - { name: beside, path_prefix: /authority/, upstream: "http://a.internal:80", allow: [ci] }
+`);
+    expect(problems.map((problem) => problem.path)).toEqual([
+      "routes[0].path_prefix",
+      "routes[1].path_prefix",
+      "routes[2].path_prefix",
+      "routes[3].path_prefix",
+    ]);
+    expect(problems[0]?.message).toContain("/_tollgate/whoami");
+    expect(problems[2]?.message).toContain("server.forward_auth.path is /auth");
+  });
+
+  it("twin: without server.forward_auth, only /_tollgate/ is reserved", () => {
+    const { problems } = problemsOf(`${base}routes:
+  - { name: at, path_prefix: /auth/, upstream: "http://a.internal:80", allow: [ci] }
+  - { name: top, path_prefix: /, upstream: "http://a.internal:80", allow: [ci] }
+`);
+    expect(problems).toEqual([]);
+  });
+
   it("is off by default", () => {
     const { config } = problemsOf(`${base}routes:
   - { name: b, path_prefix: /b/, upstream: "http://b.internal:80", allow: [ci] }
