@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Dispatcher } from "undici";
 import type { AuditEvent, AuditEventName } from "../audit/types.js";
-import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
+import { isTollgateError, TollgateError } from "../errors/index.js";
 // The leaf module, not server/index.js: server/ imports this folder for its feature list.
 import { admitBody } from "../lib/expect-continue.js";
 import { sha256Hex } from "../lib/sha256.js";
@@ -14,7 +14,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
-import { auditFailure } from "../pipeline/outcome.js";
+import { answeredFor, auditFailure } from "../pipeline/outcome.js";
 import { sendJson } from "../pipeline/send-json.js";
 import { createSingleFlight, createStateStore, redisUrlPassword } from "../store/index.js";
 import { readBrokerCredential } from "./credentials.js";
@@ -289,8 +289,7 @@ async function buildBroker(
       });
     } catch (error) {
       auditBrokerFindings(event, findings);
-      const response = toErrorResponse(error, context.requestId);
-      auditFailure(event, error, { code: response.body.error.code, status: response.status });
+      auditFailure(event, error, answeredFor(error, context.requestId));
       noteFailure(error);
       throw error;
     } finally {

@@ -282,6 +282,8 @@ function checkRoutes(
 ): (() => CompiledRoute)[] {
   checkUniqueNames(raw.routes, ["routes"], "route", clean, findings);
   const seenPrefixes = new Map<string, number>();
+  const forwardAuthPath =
+    raw.server?.forward_auth === undefined ? undefined : compileForwardAuth(raw.server.forward_auth).path;
   const builders: (() => CompiledRoute)[] = [];
   listOf(raw.routes).forEach((route, index) => {
     const path = ["routes", index];
@@ -299,7 +301,7 @@ function checkRoutes(
         });
       }
       seenPrefixes.set(where, index);
-      checkReservedPrefix(raw, route.path_prefix, [...path, "path_prefix"], findings);
+      checkReservedPrefix(route.path_prefix, forwardAuthPath, [...path, "path_prefix"], findings);
     }
     checkRouteMode(route, path, clean, findings);
     builders.push(() => compileRoute(route, host, rule));
@@ -316,8 +318,8 @@ const reservedPrefix = "/_tollgate/";
  * below it, for Envoy). Features are asked before routes, so such a route would be silently shadowed.
  */
 function checkReservedPrefix(
-  raw: RawConfig,
   prefix: string,
+  endpoint: string | undefined,
   path: (string | number)[],
   findings: Finding[],
 ): void {
@@ -330,8 +332,6 @@ function checkReservedPrefix(
     });
     return;
   }
-  const endpoint =
-    raw.server?.forward_auth === undefined ? undefined : compileForwardAuth(raw.server.forward_auth).path;
   if (endpoint !== undefined && (prefix === endpoint || prefix.startsWith(`${endpoint}/`))) {
     findings.push({
       path,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuditEvent } from "../audit/types.js";
-import { TollgateError, toErrorResponse } from "../errors/index.js";
+import { TollgateError } from "../errors/index.js";
 import { admitCaller } from "../pipeline/admit-caller.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import type {
@@ -9,7 +9,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
-import { auditFailure } from "../pipeline/outcome.js";
+import { answeredFor, auditFailure } from "../pipeline/outcome.js";
 import { claimHeaderName, claimHeaders } from "../proxy/headers.js";
 import { normalizeRequestPath } from "../proxy/normalize-path.js";
 import { createRouteTable } from "../proxy/route-table.js";
@@ -125,8 +125,7 @@ export function createForwardAuthFeature(
       res.end();
       event.status = 200;
     } catch (error) {
-      const response = toErrorResponse(error, context.requestId);
-      auditFailure(event, error, { code: response.body.error.code, status: response.status });
+      auditFailure(event, error, answeredFor(error, context.requestId));
       // The server answers with the catalogue's status, body, WWW-Authenticate and `no-store`.
       throw error;
     } finally {

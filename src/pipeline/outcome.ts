@@ -1,5 +1,5 @@
 import type { AuditEvent } from "../audit/types.js";
-import { isTollgateError } from "../errors/index.js";
+import { isTollgateError, toErrorResponse } from "../errors/index.js";
 
 /** What the client was answered: the catalogue's code and the HTTP status. */
 export interface Answered {
@@ -15,12 +15,23 @@ export interface Answered {
  * the error's operator message, never shown to the caller; a foreign error has none (the caller logs it).
  *
  * @example
- * const response = toErrorResponse(error, requestId);
- * auditFailure(event, error, { code: response.body.error.code, status: response.status });
+ * auditFailure(event, error, answeredFor(error, requestId));
  */
 export function auditFailure(event: AuditEvent, error: unknown, answered: Answered): void {
   if (event.decision === "allow" || (isTollgateError(error) && error.status >= 500)) event.decision = "error";
   if (event.reason === "" || event.decision === "error") event.reason = answered.code;
   event.status = answered.status;
   if (isTollgateError(error)) event.detail = error.message;
+}
+
+/**
+ * What the server will answer for an error a feature throws (the catalogue's code and status), for
+ * {@link auditFailure} to record before the feature rethrows it.
+ *
+ * @example
+ * catch (error) { auditFailure(event, error, answeredFor(error, context.requestId)); throw error; }
+ */
+export function answeredFor(error: unknown, requestId: string): Answered {
+  const response = toErrorResponse(error, requestId);
+  return { code: response.body.error.code, status: response.status };
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { Socket as NetSocket, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { AuditEvent } from "../audit/types.js";
-import { isTollgateError, TollgateError, toErrorResponse } from "../errors/index.js";
+import { isTollgateError, TollgateError } from "../errors/index.js";
 import { admitBody } from "../lib/expect-continue.js";
 import type { HeldSlot } from "../limits/index.js";
 import type {
@@ -11,7 +11,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
-import { auditFailure } from "../pipeline/outcome.js";
+import { answeredFor, auditFailure } from "../pipeline/outcome.js";
 import { type AdmissionParts, admit, auditAdmission } from "./admission.js";
 import { parseAuthority } from "./destination-check.js";
 import { type DialAddress, systemDial, systemLookup } from "./dial.js";
@@ -266,14 +266,7 @@ export function createTunnelFeature(
         event.duration_ms = clock() - context.startedMs;
         auditLog.emit(event, credential?.token);
       } catch (error) {
-        const response = toErrorResponse(error, context.requestId);
-        finishRefusal(
-          credential?.token,
-          event,
-          error,
-          { code: response.body.error.code, status: response.status },
-          context,
-        );
+        finishRefusal(credential?.token, event, error, answeredFor(error, context.requestId), context);
         // The server answers with the catalogue's status and body (407 with Proxy-Authenticate).
         throw isTollgateError(error)
           ? error

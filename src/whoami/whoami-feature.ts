@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AuditEvent } from "../audit/types.js";
-import { TollgateError, toErrorResponse } from "../errors/index.js";
+import { TollgateError } from "../errors/index.js";
 import { auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import { extractToken } from "../pipeline/extract-token.js";
 import type {
@@ -9,7 +9,7 @@ import type {
   FeatureFactory,
   GatewayFeature,
 } from "../pipeline/feature.js";
-import { auditFailure } from "../pipeline/outcome.js";
+import { answeredFor, auditFailure } from "../pipeline/outcome.js";
 import { sendJson } from "../pipeline/send-json.js";
 
 /** Where the gateway answers who a token is. Under `/_tollgate/`, a prefix no route should use. */
@@ -89,8 +89,7 @@ export function createWhoamiFeature(dependencies: FeatureDependencies): GatewayF
       event.status = 200;
       sendJson(res, 200, body, { "cache-control": "no-store", "x-request-id": context.requestId });
     } catch (error) {
-      const response = toErrorResponse(error, context.requestId);
-      auditFailure(event, error, { code: response.body.error.code, status: response.status });
+      auditFailure(event, error, answeredFor(error, context.requestId));
       // The server answers with the catalogue's status, body and WWW-Authenticate.
       throw error;
     } finally {

@@ -205,32 +205,9 @@ tunnels:
     await closed(opened.socket);
   });
 
-  it("a forward-proxied request holds its slot only while it is forwarded (max 1: three in a row succeed)", async () => {
-    const token = await harness.mint({ repository_id: "605" });
-    const webPort = (web.address() as AddressInfo).port;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const status = await new Promise<number>((resolve, reject) => {
-        const req = request(
-          {
-            host: "127.0.0.1",
-            port,
-            path: `http://127.0.0.1:${webPort}/`,
-            headers: { "proxy-authorization": `Bearer ${token}` },
-          },
-          (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode ?? 0));
-          },
-        );
-        req.on("error", reject);
-        req.end();
-      });
-      expect(status).toBe(200);
-    }
-    // Twin: a CONNECT tunnel to it that stays open takes the one slot, and a forwarded request is refused.
-    const tunnel = await connect(`127.0.0.1:${webPort}`, token);
-    expect(tunnel.status).toBe(200);
-    const refused = await new Promise<number>((resolve, reject) => {
+  /** One forward-proxied GET of http://127.0.0.1:PORT/ through the gateway; its status. */
+  const forwardGet = (webPort: number, token: string) =>
+    new Promise<number>((resolve, reject) => {
       const req = request(
         {
           host: "127.0.0.1",
@@ -246,7 +223,15 @@ tunnels:
       req.on("error", reject);
       req.end();
     });
-    expect(refused).toBe(429);
+
+  it("a forward-proxied request holds its slot only while it is forwarded (max 1: three in a row succeed)", async () => {
+    const token = await harness.mint({ repository_id: "605" });
+    const webPort = (web.address() as AddressInfo).port;
+    for (let attempt = 0; attempt < 3; attempt++) expect(await forwardGet(webPort, token)).toBe(200);
+    // Twin: a CONNECT tunnel to it that stays open takes the one slot, and a forwarded request is refused.
+    const tunnel = await connect(`127.0.0.1:${webPort}`, token);
+    expect(tunnel.status).toBe(200);
+    expect(await forwardGet(webPort, token)).toBe(429);
     tunnel.socket.end();
     await closed(tunnel.socket);
   });
