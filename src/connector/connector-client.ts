@@ -23,7 +23,9 @@ import {
   dialChecked,
   type LookupAll,
   parseAuthority,
+  relayOf,
   resolveTarget,
+  spliceSockets,
   systemDial,
   systemLookup,
   tunnelDefaults,
@@ -33,7 +35,10 @@ import { answerChallenge, channelBindingOf, http2Transport } from "./handshake.j
 import {
   bindingHeader,
   callerHeader,
+  carriedOnHeader,
   challengeHeader,
+  connectionAuthority,
+  connectionTicketHeader,
   connectorAuthority,
   connectorPoolHeader,
   helloPath,
@@ -122,6 +127,8 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
   const dial = options.dial ?? systemDial;
   const links = new Set<Socket>();
   const streams = new Set<ServerHttp2Stream>();
+  // Tunnels' connections of their own to an edge.
+  const connections = new Set<Socket>();
   let connectedCount = 0;
   let closed = false;
   const waiters = new Set<() => void>();
@@ -151,6 +158,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
       for (const stream of streams) stream.destroy();
+      for (const connection of connections) connection.destroy();
       for (const link of links) link.destroy();
     },
   };
@@ -246,8 +254,15 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     });
   }
 
-  /** One link: resolves when it closes, rejects when it could not be opened. */
-  async function linkOnce(edge: URL): Promise<void> {
+  /**
+   * A connection to the edge switched by CONNECT to `authority` (the link's, or a tunnel's own
+   * connection's), directly or through the egress proxy; resolves with the socket once the edge said 200.
+   */
+  async function connectToEdge(
+    edge: URL,
+    authority: string,
+    headers: Record<string, string>,
+  ): Promise<Socket> {
     const secure = edge.protocol === "https:";
     const transport = await throughProxy(edge, secure);
     return new Promise((resolve, reject) => {
@@ -257,8 +272,8 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
               host: edge.hostname.replace(/^\[|\]$/g, ""),
               port: edge.port === "" ? (secure ? 443 : 80) : Number(edge.port),
               method: "CONNECT",
-              path: connectorAuthority,
-              headers: { host: connectorAuthority, [connectorPoolHeader]: options.pool },
+              path: authority,
+              headers: { host: authority, ...headers },
               agent: false,
               ...(secure
                 ? { servername: edge.hostname, ...(options.ca === undefined ? {} : { ca: options.ca }) }
@@ -266,8 +281,8 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
             })
           : httpRequest({
               method: "CONNECT",
-              path: connectorAuthority,
-              headers: { host: connectorAuthority, [connectorPoolHeader]: options.pool },
+              path: authority,
+              headers: { host: authority, ...headers },
               createConnection: () => transport,
             });
       request.setTimeout(10_000, () => request.destroy(new Error("the edge did not answer in time")));
@@ -284,53 +299,61 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
           return;
         }
         if (head.length > 0) socket.unshift(head);
-        // No Nagle on the link (see connector-feature.ts): small frames go out at once.
+        // No Nagle (see connector-feature.ts): the link's small frames, a tunnel's small writes, go at once.
         socket.setNoDelay(true);
-        links.add(socket);
-        let proven = false;
-        const server = createHttp2Server({
-          settings: { maxConcurrentStreams: 10_000, initialWindowSize: linkStreamWindowBytes },
-        });
-        server.on("session", (session) => {
-          session.once("connect", () => session.setLocalWindowSize(linkConnectionWindowBytes));
-        });
-        server.on("stream", (stream, headers) => {
-          if (headers[":path"] === helloPath && headers[":method"] === "POST") {
-            void answerHello(stream, headers, socket);
-            return;
-          }
-          // The edge verified the answer and took this connector into its pool.
-          if (headers[":path"] === welcomePath && headers[":method"] === "POST") {
-            stream.respond({ ":status": 204 });
-            stream.end();
-            if (!proven) {
-              proven = true;
-              connectedCount += 1;
-              for (const waiter of [...waiters]) waiter();
-              logger.info(
-                { component: "connector", edge: edge.origin, pool: options.pool },
-                "connected to the edge",
-              );
-            }
-            return;
-          }
-          // Nothing is carried before the edge has checked the connector's key and said so.
-          if (!proven) return void stream.close(http2Constants.NGHTTP2_REFUSED_STREAM);
-          if (headers[":method"] === "CONNECT") return void carryTunnel(stream, headers);
-          stream.respond({ ":status": 501 });
-          stream.end();
-        });
-        socket.once("close", () => {
-          links.delete(socket);
-          if (proven) connectedCount -= 1;
-          server.close();
-          logger.info({ component: "connector", edge: edge.origin }, "connection to the edge closed");
-          resolve();
-        });
-        socket.on("error", () => undefined);
-        server.emit("connection", http2Transport(socket));
+        resolve(socket);
       });
       request.end();
+    });
+  }
+
+  /** One link: resolves when it closes, rejects when it could not be opened. */
+  async function linkOnce(edge: URL): Promise<void> {
+    const socket = await connectToEdge(edge, connectorAuthority, { [connectorPoolHeader]: options.pool });
+    links.add(socket);
+    let proven = false;
+    const server = createHttp2Server({
+      settings: { maxConcurrentStreams: 10_000, initialWindowSize: linkStreamWindowBytes },
+    });
+    server.on("session", (session) => {
+      session.once("connect", () => session.setLocalWindowSize(linkConnectionWindowBytes));
+    });
+    server.on("stream", (stream, headers) => {
+      if (headers[":path"] === helloPath && headers[":method"] === "POST") {
+        void answerHello(stream, headers, socket);
+        return;
+      }
+      // The edge verified the answer and took this connector into its pool.
+      if (headers[":path"] === welcomePath && headers[":method"] === "POST") {
+        stream.respond({ ":status": 204 });
+        stream.end();
+        if (!proven) {
+          proven = true;
+          connectedCount += 1;
+          for (const waiter of [...waiters]) waiter();
+          logger.info(
+            { component: "connector", edge: edge.origin, pool: options.pool },
+            "connected to the edge",
+          );
+        }
+        return;
+      }
+      // Nothing is carried before the edge has checked the connector's key and said so.
+      if (!proven) return void stream.close(http2Constants.NGHTTP2_REFUSED_STREAM);
+      if (headers[":method"] === "CONNECT") return void carryTunnel(stream, headers, edge);
+      stream.respond({ ":status": 501 });
+      stream.end();
+    });
+    socket.on("error", () => undefined);
+    return new Promise((resolve) => {
+      socket.once("close", () => {
+        links.delete(socket);
+        if (proven) connectedCount -= 1;
+        server.close();
+        logger.info({ component: "connector", edge: edge.origin }, "connection to the edge closed");
+        resolve();
+      });
+      server.emit("connection", http2Transport(socket));
     });
   }
 
@@ -399,14 +422,25 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     return undefined;
   }
 
-  /** A tunnel stream: check the destination against the allow-list, dial exactly what was checked, pipe. */
-  async function carryTunnel(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+  /**
+   * A tunnel stream: check the destination against the allow-list, dial exactly what was checked, and
+   * carry the bytes. When the edge sent a ticket, on a connection of the tunnel's own to the edge, opened
+   * while the destination is dialled (HTTP/2 moves bulk bytes at about half a plain hop's rate, see
+   * `AwaitedConnection`); when that connection cannot be opened (an edge instance behind a load balancer
+   * that sends it to another instance), on the stream itself, as for an edge that sends no ticket.
+   */
+  async function carryTunnel(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    edge: URL,
+  ): Promise<void> {
     streams.add(stream);
     stream.once("close", () => streams.delete(stream));
     stream.on("error", () => undefined);
     const started = clock();
     const authority = headers[":authority"] ?? "";
     const caller = typeof headers[callerHeader] === "string" ? headers[callerHeader] : undefined;
+    const ticket = headers[connectionTicketHeader];
     const line = { component: "connector", event: "connector.stream", destination: authority, caller };
     const target = parseAuthority(authority);
     if (target === undefined || candidateTunnels([allowed], target).length === 0) {
@@ -420,6 +454,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     }
     const controller = new AbortController();
     stream.once("close", () => controller.abort());
+    let own: Promise<Socket> | undefined;
     try {
       const deadline = clock() + allowed.connectTimeoutMs;
       const addresses = await resolveTarget(target, lookup, deadline, clock, controller.signal);
@@ -430,7 +465,12 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
         stream.end();
         return;
       }
-      // A socket read as a stream ("http"): the relay reads of "tunnel" sockets deliver only to a socket.
+      own =
+        typeof ticket === "string"
+          ? connectToEdge(edge, connectionAuthority, { [connectionTicketHeader]: ticket })
+          : undefined;
+      // Settled either way below: the destination's failure must not leave it unhandled.
+      own?.catch(() => undefined);
       const { socket } = await dialChecked(
         checked.checked,
         target.port,
@@ -438,28 +478,59 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
         clock,
         controller.signal,
         dial,
-        "http",
       );
-      if (stream.destroyed || stream.closed) return void socket.destroy();
-      stream.respond({ ":status": 200 });
-      socket.pipe(stream);
-      stream.pipe(socket);
-      socket.on("error", () => stream.destroy());
-      stream.once("close", () => socket.destroy());
-      socket.once("close", () => {
-        stream.end();
+      const connection = await own?.then(
+        (opened) => opened,
+        (error: Error) => {
+          logger.warn(
+            { ...line, edge: edge.origin, error: error.message },
+            "could not open the tunnel's own connection to the edge: carrying it on the link",
+          );
+          return undefined;
+        },
+      );
+      if (stream.destroyed || stream.closed) {
+        socket.destroy();
+        connection?.destroy();
+        return;
+      }
+      const closedLine = (stats: { bytesIn: number; bytesOut: number }, carriedOn: string) =>
         logger.info(
           {
             ...line,
             decision: "allow",
-            bytes_in: socket.bytesWritten,
-            bytes_out: socket.bytesRead,
+            carried_on: carriedOn,
+            bytes_in: stats.bytesIn,
+            bytes_out: stats.bytesOut,
             duration_ms: clock() - started,
           },
           "stream closed",
         );
-      });
+      if (connection !== undefined) {
+        stream.respond({ ":status": 200, [carriedOnHeader]: "connection" });
+        stream.end();
+        connections.add(connection);
+        // The edge keeps the tunnel's limits; this end follows its closes.
+        spliceSockets(connection, socket, {
+          idleTimeoutMs: neverMs,
+          maxLifetimeMs: neverMs,
+          onClose: (stats) => {
+            connections.delete(connection);
+            closedLine(stats, "connection");
+          },
+        });
+        return;
+      }
+      stream.respond({ ":status": 200 });
+      carryOnStream(stream, socket);
+      socket.once("close", () =>
+        closedLine({ bytesIn: socket.bytesWritten, bytesOut: socket.bytesRead }, "link"),
+      );
     } catch (error) {
+      void own?.then(
+        (connection) => connection.destroy(),
+        () => undefined,
+      );
       const code = isTollgateError(error) ? error.code : "TG_TUNNEL_DESTINATION_UNREACHABLE";
       logger.warn({ ...line, decision: "error", reason: code }, "stream failed");
       if (!stream.destroyed && !stream.headersSent) {
@@ -468,4 +539,25 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
       }
     }
   }
+}
+
+/** The longest a timer waits (≈ 24.8 days): a connector's tunnel ends when the edge ends it. */
+const neverMs = 2 ** 31 - 1;
+
+/**
+ * A tunnel's bytes on its HTTP/2 stream: the destination socket (dialled for a tunnel, so read through
+ * its relay into reused buffers when it has one) to the stream, the stream piped to the socket.
+ */
+function carryOnStream(stream: ServerHttp2Stream, socket: Socket): void {
+  const relay = relayOf(socket);
+  if (relay === undefined) socket.pipe(stream);
+  else {
+    stream.on("drain", () => socket.resume());
+    socket.on("end", () => stream.end());
+    relay.start(stream, socket);
+  }
+  stream.pipe(socket);
+  socket.on("error", () => stream.destroy());
+  stream.once("close", () => socket.destroy());
+  socket.once("close", () => stream.end());
 }

@@ -13,6 +13,7 @@ import type {
   GatewayFeature,
 } from "../pipeline/feature.js";
 import { decide } from "../policy/index.js";
+import { countTunnelBytesFrom } from "../tunnel/index.js";
 import { answerConnectError } from "../tunnel/raw-response.js";
 import { keyId } from "./connector-keys.js";
 import type { CompiledConnectorPool } from "./connector-schema.js";
@@ -20,6 +21,8 @@ import { channelBindingOf, checkAnswer, http2Transport, newChallenge } from "./h
 import {
   bindingHeader,
   challengeHeader,
+  connectionAuthority,
+  connectionTicketHeader,
   connectorAuthority,
   connectorPoolHeader,
   helloPath,
@@ -87,8 +90,9 @@ function createConnectorFeature(
 
   return {
     name: "connectors",
-    claimsConnect: (req) => req.url === connectorAuthority,
+    claimsConnect: (req) => req.url === connectorAuthority || req.url === connectionAuthority,
     handleConnect(req: IncomingMessage, socket: Duplex, head: Buffer, context: FeatureContext) {
+      if (req.url === connectionAuthority) return acceptConnection(req, socket as Socket, head, context);
       const event: AuditEvent = {
         event: "connector.connect",
         request_id: context.requestId,
@@ -125,6 +129,45 @@ function createConnectorFeature(
       connectorPools.close();
     },
   };
+
+  /**
+   * A connector's connection of its own for one tunnel (see `AwaitedConnection`): admitted by the
+   * one-time ticket the edge sent on the authenticated link, handed to the tunnel waiting for it. An
+   * unknown, used or expired ticket is refused and audited.
+   */
+  function acceptConnection(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    context: FeatureContext,
+  ): void {
+    const ticket = headerValue(req.headers[connectionTicketHeader]);
+    const deliver = ticket === undefined ? undefined : connectorPools.claimConnection(ticket);
+    if (deliver === undefined) {
+      const detail = "a tunnel connection with an unknown, used or expired ticket";
+      answerConnectError(socket, new TollgateError("TG_POLICY_DENIED", detail), context.requestId);
+      auditLog.emit(
+        {
+          event: "connector.connect",
+          request_id: context.requestId,
+          decision: "deny",
+          reason: "TG_POLICY_DENIED",
+          detail,
+          client_ip: context.clientIp,
+          duration_ms: clock() - context.startedMs,
+        },
+        undefined,
+      );
+      return;
+    }
+    if (head.length > 0) socket.unshift(head);
+    socket.setNoDelay(true);
+    // The answer is queued before the tunnel's first bytes: the socket is handed over after this write.
+    socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    // The tunnel's audit line counts its own bytes, not this CONNECT and its answer.
+    countTunnelBytesFrom(socket, head.length);
+    deliver(socket);
+  }
 
   async function establish(
     socket: Socket,

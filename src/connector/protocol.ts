@@ -14,7 +14,14 @@ export const challengeHeader = "tollgate-challenge";
 /** The edge's second stream, once it verified the answer and took the connector into its pool. */
 export const welcomePath = "/_tollgate/welcome";
 export const signatureHeader = "tollgate-signature";
-export { callerHeader } from "../pipeline/connectors.js";
+export { callerHeader, carriedOnHeader, connectionTicketHeader } from "../pipeline/connectors.js";
+
+/**
+ * What a connector CONNECTs to for a tunnel's connection of its own (see {@link connectionTicketHeader}),
+ * on the same port as its link.
+ */
+export const connectionAuthority = "connection.connector.tollgate.invalid:443";
+
 /**
  * Header of the challenge: `tls-exporter` when the edge terminates TLS itself and so can check a
  * signature bound to the TLS session; `none` behind a TLS-terminating load balancer.

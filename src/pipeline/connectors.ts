@@ -1,4 +1,5 @@
 import type { ClientHttp2Session, ClientHttp2Stream, OutgoingHttpHeaders } from "node:http2";
+import type { Socket } from "node:net";
 
 /**
  * The contract between the connector feature (which accepts connectors and registers them), the features
@@ -55,12 +56,21 @@ export interface ConnectorPools {
   counts(): Record<string, number>;
   /**
    * Opens a stream on the pool's least busy connector. Throws `TG_CONNECTOR_UNAVAILABLE` when the pool
-   * has no connector. The stream's close releases its slot.
+   * has no connector. The stream's close releases its slot. With `ownConnection`, the stream also
+   * carries a {@link connectionTicketHeader} and `connection` awaits the connection the connector may
+   * open with it (which holds a slot of that connector while it is open).
    */
   open(
     pool: string,
     headers: OutgoingHttpHeaders,
-  ): { stream: ClientHttp2Stream; connector: ConnectorSession };
+    options?: { readonly ownConnection?: boolean },
+  ): { stream: ClientHttp2Stream; connector: ConnectorSession; connection?: AwaitedConnection };
+  /**
+   * The connection a connector opened for a tunnel with the ticket {@link open} gave it, claimed when it
+   * arrives: `deliver` hands the socket to the tunnel waiting for it (answer the connector's CONNECT
+   * first). `undefined` for a ticket that is unknown, used or expired.
+   */
+  claimConnection(ticket: string): ((socket: Socket) => void) | undefined;
   /**
    * After a reload: the pools and keys allowed now; every other session is closed. A session admitted
    * by a token is kept only when `keepToken` says its pool still admits that token (without it, closed).
@@ -74,6 +84,36 @@ export interface ConnectorPools {
   /** Closes every session (graceful stop). */
   close(): void;
 }
+
+/**
+ * A tunnel's connection of its own, awaited from the connector: opened with {@link ConnectorPools.open}'s
+ * `ownConnection`. Why: HTTP/2 moves a bulk tunnel's bytes in 16 KiB frames through user space at both
+ * ends, about half what one more plain hop carries (bench/README.md, issue 14); so the link only opens a
+ * tunnel, and the connector dials the edge again, presenting the ticket, for its bytes.
+ */
+export interface AwaitedConnection {
+  /**
+   * The connector's connection, if it arrived. A connector answers its stream only after this edge
+   * accepted the connection, so when its answer says it opened one, the connection is here already.
+   */
+  take(): Socket | undefined;
+  /** Forgets the ticket; a connection that arrived and was not taken is destroyed. */
+  cancel(): void;
+}
+
+/**
+ * Request header of a tunnel stream the edge wants carried on a connection of its own: a one-time
+ * ticket (32 random bytes, base64url) the connector presents, in the same header, on a CONNECT to
+ * `connection.connector.tollgate.invalid:443`. Valid only while the edge waits for that tunnel, once.
+ */
+export const connectionTicketHeader = "tollgate-connection-ticket";
+
+/**
+ * Response header of the connector to a tunnel stream that carried a ticket: `connection` when the
+ * tunnel's bytes go on the connection it opened with the ticket, absent when they go on the stream itself
+ * (a connector that could not open one, or one that predates separate connections).
+ */
+export const carriedOnHeader = "tollgate-carried-on";
 
 /**
  * On each stream the edge opens through a connector: who asked (the caller's audit identity, JSON), so the

@@ -1,3 +1,4 @@
+import type { ClientHttp2Stream } from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { deciderConditions, identityFromClaims } from "../audit/index.js";
@@ -7,7 +8,7 @@ import type { AbuseControls, HeldSlot } from "../limits/index.js";
 import type { TokenVerifier } from "../oidc/types.js";
 import { type Authentication, auditAuthentication, authenticate } from "../pipeline/authenticate.js";
 import type { ConnectorPools } from "../pipeline/connectors.js";
-import { callerHeader } from "../pipeline/connectors.js";
+import { callerHeader, carriedOnHeader } from "../pipeline/connectors.js";
 import { decide, evaluateAccess } from "../policy/index.js";
 import { addressRefusal, candidateTunnels, checkAddresses } from "./destination-check.js";
 import { type DialAddress, type DialOptions, dialChecked, resolveTarget } from "./dial.js";
@@ -269,18 +270,62 @@ async function openViaConnector(
   }
   await applyLimits(parts, tunnel, claims, findings, held);
   findings.connectorPool = pool;
-  const { stream, connector } = parts.connectorPools.open(pool, {
-    ":method": "CONNECT",
-    ":authority": target.text,
-    [callerHeader]: JSON.stringify(identityFromClaims(claims) ?? {}),
-  });
+  const { stream, connector, connection } = parts.connectorPools.open(
+    pool,
+    {
+      ":method": "CONNECT",
+      ":authority": target.text,
+      [callerHeader]: JSON.stringify(identityFromClaims(claims) ?? {}),
+    },
+    { ownConnection: true },
+  );
   findings.connectorKey = connector.keyId;
   findings.upstream = `${target.text} via ${pool}`;
-  const status = await new Promise<number>((resolve, reject) => {
+  let status: number;
+  let carriedOn: unknown;
+  try {
+    ({ status, carriedOn } = await answerOf(stream, pool, tunnel.connectTimeoutMs, signal));
+  } catch (error) {
+    connection?.cancel();
+    throw error;
+  }
+  if (status === 200 && carriedOn === "connection") {
+    // The connector opened the tunnel's connection of its own before answering (protocol.ts).
+    const socket = connection?.take();
+    stream.close();
+    if (socket !== undefined) return socket;
+    throw new TollgateError(
+      "TG_TUNNEL_DESTINATION_UNREACHABLE",
+      `the connector of ${pool} answered for a connection this edge does not have`,
+    );
+  }
+  // Carried on the stream itself: a connector that could not open a connection, or predates them.
+  connection?.cancel();
+  if (status === 200) return stream;
+  stream.close();
+  if (status === 403) {
+    throw new TollgateError(
+      "TG_TUNNEL_DESTINATION_FORBIDDEN",
+      `the connector of ${pool} refused ${target.text}`,
+    );
+  }
+  if (status === 504)
+    throw new TollgateError("TG_TUNNEL_CONNECT_TIMEOUT", `the connector of ${pool} timed out`);
+  throw new TollgateError("TG_TUNNEL_DESTINATION_UNREACHABLE", `the connector of ${pool} answered ${status}`);
+}
+
+/** The connector's answer to a tunnel stream, within the connect timeout; the signal aborts the wait. */
+function answerOf(
+  stream: ClientHttp2Stream,
+  pool: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<{ status: number; carriedOn: unknown }> {
+  return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stream.close();
       reject(new TollgateError("TG_TUNNEL_CONNECT_TIMEOUT", `connector of ${pool} did not connect in time`));
-    }, tunnel.connectTimeoutMs);
+    }, timeoutMs);
     const onAbort = () => {
       clearTimeout(timer);
       stream.close();
@@ -290,7 +335,7 @@ async function openViaConnector(
     stream.once("response", (headers) => {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
-      resolve(Number(headers[":status"]));
+      resolve({ status: Number(headers[":status"]), carriedOn: headers[carriedOnHeader] });
     });
     stream.once("error", (error) => {
       clearTimeout(timer);
@@ -304,15 +349,4 @@ async function openViaConnector(
       reject(new TollgateError("TG_TUNNEL_DESTINATION_UNREACHABLE", "the connector closed the stream"));
     });
   });
-  if (status === 200) return stream;
-  stream.close();
-  if (status === 403) {
-    throw new TollgateError(
-      "TG_TUNNEL_DESTINATION_FORBIDDEN",
-      `the connector of ${pool} refused ${target.text}`,
-    );
-  }
-  if (status === 504)
-    throw new TollgateError("TG_TUNNEL_CONNECT_TIMEOUT", `the connector of ${pool} timed out`);
-  throw new TollgateError("TG_TUNNEL_DESTINATION_UNREACHABLE", `the connector of ${pool} answered ${status}`);
 }

@@ -41,6 +41,7 @@ export { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
 export { ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 export {
   closeTunnels,
+  countTunnelBytesFrom,
   type SplicedTunnel,
   type SpliceOptions,
   spliceSockets,

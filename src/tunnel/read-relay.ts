@@ -1,4 +1,5 @@
 import type { Socket } from "node:net";
+import type { Writable } from "node:stream";
 
 /**
  * Bytes one direction of a tunnel may have queued in the destination socket before the source stops
@@ -31,7 +32,7 @@ const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
  * hold no read buffer of their own.
  */
 export class ReadRelay {
-  private destination: Socket | undefined;
+  private destination: Writable | undefined;
   private held: Buffer[] | undefined;
   private privateBuffer: Buffer | undefined;
   private bulk = false;
@@ -43,10 +44,11 @@ export class ReadRelay {
   };
 
   /**
-   * Starts delivering to `destination`: first what arrived before the tunnel was established (a
-   * server that speaks first, such as SSH or PostgreSQL's TLS answer), then everything else.
+   * Starts delivering to `destination` (the client's socket, or a connector's stream to the edge): first
+   * what arrived before the tunnel was established (a server that speaks first, such as SSH or
+   * PostgreSQL's TLS answer), then everything else.
    */
-  start(destination: Socket, source: Socket): void {
+  start(destination: Writable, source: Socket): void {
     this.destination = destination;
     for (const chunk of this.held ?? []) destination.write(chunk);
     this.held = undefined;

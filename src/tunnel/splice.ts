@@ -93,10 +93,23 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     upstream.on("end", () => client.end());
     relay.start(client, upstream);
   }
+  const from = countedFrom.get(upstream) ?? { read: 0, written: 0 };
   return superviseTunnel(client, upstream, options, upstream, () => ({
-    bytesIn: upstream.bytesWritten,
-    bytesOut: upstream.bytesRead,
+    bytesIn: upstream.bytesWritten - from.written,
+    bytesOut: upstream.bytesRead - from.read,
   }));
+}
+
+/** Where a socket's byte counters start being a tunnel's (see {@link countTunnelBytesFrom}). */
+const countedFrom = new WeakMap<Socket, { read: number; written: number }>();
+
+/**
+ * Marks what `socket` carried so far as not the tunnel's, for an upstream socket that spoke HTTP before
+ * it became one (a connector's CONNECT with its ticket, and the edge's answer): {@link spliceSockets}
+ * counts its bytes from here. `unread`: bytes already read that will be delivered again (unshifted).
+ */
+export function countTunnelBytesFrom(socket: Socket, unread = 0): void {
+  countedFrom.set(socket, { read: socket.bytesRead - unread, written: socket.bytesWritten });
 }
 
 /**

@@ -1,0 +1,263 @@
+import { once } from "node:events";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { compileConfigText } from "../../src/config/index.js";
+import {
+  generateConnectorKey,
+  parsePrivateKey,
+  type RunningConnector,
+  startConnector,
+} from "../../src/connector/index.js";
+import { devIssuerYaml, type GatewayHarness, startGatewayHarness } from "../helpers/gateway-harness.js";
+import {
+  closed,
+  closedPort,
+  type EchoServer,
+  echoRoundTrip,
+  eventually,
+  rawConnect,
+  startEchoServer,
+} from "../tunnel/helpers.js";
+import { capturedLogger, patterns } from "./helpers.js";
+
+/**
+ * A `via` tunnel's bytes travel on a connection of the tunnel's own, which the connector opens to the
+ * edge with a one-time ticket sent on the authenticated link (HTTP/2 frames carry bulk bytes at about
+ * half the rate of a plain hop: bench/README.md, issue 14). The connector reaches the edge through a
+ * wiretap, a TCP forwarder on loopback that records what each connection sent and can refuse every
+ * connection after the link, as a load balancer sending them to another edge instance would.
+ */
+
+interface Wiretap {
+  readonly url: URL;
+  /** What each connection through the wiretap sent towards the edge, in order of arrival. */
+  sent(): string[];
+  /** Connections through the wiretap open now. */
+  live(): number;
+  /** From now on, refuse every new connection (the link stays). */
+  refuseNew(refuse: boolean): void;
+  close(): Promise<void>;
+}
+
+async function startWiretap(edgePort: number): Promise<Wiretap> {
+  const sent: Buffer[][] = [];
+  const sockets = new Set<Socket>();
+  const clients = new Set<Socket>();
+  let refusing = false;
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
+    client.on("error", () => undefined);
+    if (refusing) return void client.destroy();
+    clients.add(client);
+    client.on("close", () => clients.delete(client));
+    const chunks: Buffer[] = [];
+    sent.push(chunks);
+    const edge = connect(edgePort, "127.0.0.1");
+    sockets.add(edge);
+    edge.on("close", () => sockets.delete(edge));
+    edge.on("error", () => client.destroy());
+    client.on("error", () => edge.destroy());
+    client.on("data", (chunk: Buffer) => chunks.push(chunk));
+    client.pipe(edge);
+    edge.pipe(client);
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+    sent: () => sent.map((chunks) => Buffer.concat(chunks).toString("latin1")),
+    live: () => clients.size,
+    refuseNew: (refuse) => {
+      refusing = refuse;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+const connectionRequest = /^CONNECT connection\.connector\.tollgate\.invalid:443 HTTP\/1\.1\r\n/;
+const ticketOf = (request: string) =>
+  /\r\ntollgate-connection-ticket: ([A-Za-z0-9_-]+)\r\n/i.exec(request)?.[1];
+
+describe("a via tunnel on a connection of its own", () => {
+  const key = generateConnectorKey();
+  let echo: EchoServer;
+  let unreachable: number;
+  let harness: GatewayHarness;
+  let edgePort: number;
+  let wiretap: Wiretap;
+  let connector: RunningConnector;
+  const connectorLog = capturedLogger();
+  const configText = (issuerUrl: string, keys: string[]) => `${devIssuerYaml(issuerUrl)}policies:
+  ci: { claims: { repository_owner_id: 65 } }
+connectors:
+  - name: dc1
+    public_keys: [${keys.map((text) => `"${text}"`).join(", ")}]
+tunnels:
+  - name: private
+    destinations: ["127.0.0.1:${echo.port}", "127.0.0.1:${unreachable}"]
+    allow: [ci]
+    via: dc1
+`;
+
+  beforeAll(async () => {
+    echo = await startEchoServer();
+    unreachable = await closedPort();
+    harness = await startGatewayHarness((issuerUrl) => configText(issuerUrl, [key.publicKey]));
+    edgePort = Number(new URL(harness.url).port);
+    wiretap = await startWiretap(edgePort);
+    connector = startConnector({
+      edges: [wiretap.url],
+      pool: "dc1",
+      privateKey: parsePrivateKey(key.privateKeyPem),
+      allow: patterns(`127.0.0.1:${echo.port}`, `127.0.0.1:${unreachable}`),
+      logger: connectorLog.logger,
+      backoff: { baseMs: 20, maxMs: 200 },
+    });
+    await connector.waitConnected();
+  });
+  afterEach(() => wiretap.refuseNew(false));
+  afterAll(async () => {
+    await connector?.close();
+    await wiretap?.close();
+    await harness?.close();
+    await echo?.close();
+  });
+
+  /** Opens a tunnel through the edge to the echo server; resolves with the socket after one round trip. */
+  async function openTunnel(text: string): Promise<Socket> {
+    const answer = await rawConnect(edgePort, `127.0.0.1:${echo.port}`, {
+      "proxy-authorization": `Bearer ${await harness.mint()}`,
+    });
+    expect(answer.status).toBe(200);
+    expect(await echoRoundTrip(answer.socket, text, answer.rest)).toBe(text);
+    return answer.socket;
+  }
+
+  it("is opened by the connector with the ticket the edge sent on the link; the audit counts the tunnel's bytes only", async () => {
+    const before = wiretap.sent().length;
+    const socket = await openTunnel("on a connection of its own");
+    const opened = wiretap.sent().slice(before);
+    expect(opened).toHaveLength(1);
+    expect(opened[0]).toMatch(connectionRequest);
+    expect(ticketOf(opened[0]!)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // The tunnel's bytes follow the CONNECT on that connection, not the link's frames.
+    expect(opened[0]).toContain("on a connection of its own");
+    socket.end();
+    await closed(socket);
+    const events = await eventually(
+      () => harness.auditEvents(),
+      (list) => list.some((event) => event.event === "tunnel.close"),
+    );
+    expect(events.find((event) => event.event === "tunnel.close")).toMatchObject({
+      tunnel: "private",
+      bytes_in: 26,
+      bytes_out: 26,
+    });
+    const line = await eventually(
+      async () => connectorLog.lines().find((entry) => entry.msg === "stream closed"),
+      (entry) => entry !== undefined,
+    );
+    expect(line).toMatchObject({ carried_on: "connection", bytes_in: 26, bytes_out: 26 });
+  });
+
+  it("twin: its ticket, replayed, is refused and audited, and appears in no log", async () => {
+    const before = wiretap.sent().length;
+    const socket = await openTunnel("ticket once");
+    const ticket = ticketOf(wiretap.sent()[before]!)!;
+    const replayed = await rawConnect(edgePort, "connection.connector.tollgate.invalid:443", {
+      "tollgate-connection-ticket": ticket,
+    });
+    expect(replayed.status).toBe(403);
+    expect(JSON.parse(replayed.body).error.code).toBe("TG_POLICY_DENIED");
+    expect(replayed.body).not.toContain(ticket);
+    // The tunnel it opened is untouched by the replay.
+    expect(await echoRoundTrip(socket, "still mine")).toBe("still mine");
+    socket.end();
+    await closed(socket);
+    const events = await eventually(
+      () => harness.auditEvents(),
+      (list) =>
+        list.some(
+          (event) =>
+            event.event === "connector.connect" &&
+            event.decision === "deny" &&
+            String(event.detail).includes("ticket"),
+        ),
+    );
+    expect(
+      events.filter((event) => event.event === "connector.connect" && event.decision === "deny"),
+    ).toEqual([expect.objectContaining({ reason: "TG_POLICY_DENIED", client_ip: "127.0.0.1" })]);
+    const everything = (await harness.allOutput()) + connectorLog.text();
+    for (const form of [ticket, Buffer.from(ticket).toString("base64"), encodeURIComponent(ticket)]) {
+      expect(everything).not.toContain(form);
+    }
+  });
+
+  it("twin: a made-up ticket, and none at all, are refused", async () => {
+    const attempts: Record<string, string>[] = [{ "tollgate-connection-ticket": "A".repeat(43) }, {}];
+    for (const headers of attempts) {
+      const answer = await rawConnect(edgePort, "connection.connector.tollgate.invalid:443", headers);
+      expect(answer.status).toBe(403);
+    }
+  });
+
+  it("is carried on the link instead when the connector cannot open a connection to this edge", async () => {
+    wiretap.refuseNew(true);
+    const before = wiretap.sent().length;
+    const socket = await openTunnel("on the link");
+    expect(wiretap.sent()).toHaveLength(before);
+    socket.end();
+    await closed(socket);
+    const line = await eventually(
+      async () =>
+        connectorLog.lines().find((entry) => entry.msg === "stream closed" && entry.carried_on === "link"),
+      (entry) => entry !== undefined,
+    );
+    expect(line).toMatchObject({ bytes_in: 11, bytes_out: 11 });
+    expect(
+      connectorLog
+        .lines()
+        .some((entry) => String(entry.msg).startsWith("could not open the tunnel's own connection")),
+    ).toBe(true);
+  });
+
+  it("twin: a destination the connector cannot reach gets 502, and the connection it opened is closed", async () => {
+    const before = wiretap.sent().length;
+    const answer = await rawConnect(edgePort, `127.0.0.1:${unreachable}`, {
+      "proxy-authorization": `Bearer ${await harness.mint()}`,
+    });
+    expect(answer.status).toBe(502);
+    expect(JSON.parse(answer.body).error.code).toBe("TG_TUNNEL_DESTINATION_UNREACHABLE");
+    // It was opened alongside the dial, and is given up with it: no tunnel is left on the edge.
+    const opened = wiretap.sent().slice(before);
+    expect(opened.every((request) => connectionRequest.test(request))).toBe(true);
+    await eventually(
+      async () => wiretap.live(),
+      (count) => count === 1,
+    );
+  });
+
+  it("ends when a reload removes the connector's key, with the link", async () => {
+    const socket = await openTunnel("before the reload");
+    const other = generateConnectorKey();
+    const narrowed = compileConfigText(configText(harness.issuer.issuerUrl, [other.publicKey]), {
+      env: {},
+      sourceName: "reload.yaml",
+    });
+    await harness.running.reload(narrowed.config!);
+    try {
+      await closed(socket);
+      expect(socket.destroyed).toBe(true);
+    } finally {
+      await harness.running.reload(harness.config);
+      await eventually(
+        async () => connector.connected(),
+        (count) => count === 1,
+      );
+    }
+  });
+});
