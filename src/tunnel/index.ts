@@ -38,7 +38,7 @@ export {
   normalizeHost,
 } from "./ip-address.js";
 export { proxyAuthenticateValue, proxyCredential } from "./proxy-credential.js";
-export { ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
+export { attachRelay, ReadRelay, relayOf, tunnelQueueLimit } from "./read-relay.js";
 export {
   closeTunnels,
   countTunnelBytesFrom,

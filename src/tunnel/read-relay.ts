@@ -34,6 +34,14 @@ const sharedBuffer = Buffer.allocUnsafe(64 * 1024);
 export class ReadRelay {
   private destination: Writable | undefined;
   private held: Buffer[] | undefined;
+  private headWaiter:
+    | {
+        readonly source: Socket;
+        readonly limit: number;
+        readonly resolve: (head: Buffer) => void;
+        readonly reject: (error: Error) => void;
+      }
+    | undefined;
   private privateBuffer: Buffer | undefined;
   private bulk = false;
 
@@ -61,10 +69,45 @@ export class ReadRelay {
     return this.privateBuffer;
   }
 
+  /**
+   * For a socket that answers an HTTP request before it becomes a tunnel (a connector's connection to
+   * the edge, `CONNECT` then `200`): resolves with the bytes up to and including the first blank line
+   * once they arrived, keeping whatever followed them for {@link start}. Rejects once `limit` bytes came
+   * without one. Reads `source` until then.
+   */
+  head(source: Socket, limit: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      this.headWaiter = { source, limit, resolve, reject };
+      this.checkHead();
+    });
+  }
+
   /** Keeps bytes that arrived before {@link start}. */
-  hold(chunk: Buffer): void {
+  private hold(chunk: Buffer): void {
     this.held ??= [];
     this.held.push(chunk);
+    this.checkHead();
+  }
+
+  private checkHead(): void {
+    const waiter = this.headWaiter;
+    if (waiter === undefined) return;
+    const received = Buffer.concat(this.held ?? []);
+    const end = received.indexOf("\r\n\r\n");
+    if (end === -1) {
+      if (received.length > waiter.limit) {
+        this.headWaiter = undefined;
+        waiter.reject(new Error(`no answer within its first ${waiter.limit} bytes`));
+        return;
+      }
+      // A read before the tunnel starts pauses the socket (see onRead): read on until the blank line.
+      waiter.source.resume();
+      return;
+    }
+    this.headWaiter = undefined;
+    const rest = received.subarray(end + 4);
+    this.held = rest.length > 0 ? [rest] : undefined;
+    waiter.resolve(received.subarray(0, end + 4));
   }
 
   private onRead(bytes: number, buffer: Buffer): boolean {

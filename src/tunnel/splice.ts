@@ -49,11 +49,12 @@ const closeGraceMs = 2_000;
  * Written by hand rather than with `pipe()`, because on loopback a tunnel's cost is per read and per
  * write (bench/README.md, "Tunnels"):
  *
- * - the upstream socket reads through a {@link ReadRelay} into reused buffers (public
- *   `net.connect({ onread })`, set by {@link systemDial}); the client socket, accepted by the HTTP
- *   server, has no public way to do so and reads as a stream — corking the destination for one
- *   event-loop turn so the several reads libuv makes in a turn leave in one `writev`. Its fresh 64 KiB
- *   buffer per read makes uploads cost more CPU than downloads (bench/README.md, issue 17's section);
+ * - a socket tollgate dialled reads through a {@link ReadRelay} into reused buffers (public
+ *   `net.connect({ onread })`, set by {@link systemDial}; on a connector, also its connection to the
+ *   edge); a socket accepted by the HTTP server has no public way to do so and reads as a stream —
+ *   corking the destination for one event-loop turn so the several reads libuv makes in a turn leave in
+ *   one `writev`. Its fresh 64 KiB buffer per read makes uploads cost more CPU than downloads
+ *   (bench/README.md, issue 17's section);
  * - a direction pauses only when the other socket has more than {@link tunnelQueueLimit} queued, not
  *   after every chunk larger than Node's 16 KiB high-water mark.
  *
@@ -84,15 +85,17 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     // Half-close: the peer finished sending; pass the FIN on, keep the other direction open.
     from.on("end", () => to.end());
   };
-  // The client socket was accepted by the HTTP server, which has no public `onread`: stream reads.
-  forward(client, upstream);
-  const relay = relayOf(upstream);
-  if (relay === undefined) forward(upstream, client);
-  else {
-    client.on("drain", () => upstream.resume());
-    upstream.on("end", () => client.end());
-    relay.start(client, upstream);
-  }
+  // A socket read through a relay (one tollgate dialled) delivers from it; one accepted by the HTTP
+  // server, which has no public `onread`, is read as a stream.
+  const pump = (from: Socket, to: Socket) => {
+    const relay = relayOf(from);
+    if (relay === undefined) return forward(from, to);
+    to.on("drain", () => from.resume());
+    from.on("end", () => to.end());
+    relay.start(to, from);
+  };
+  pump(client, upstream);
+  pump(upstream, client);
   const from = countedFrom.get(upstream) ?? { read: 0, written: 0 };
   return superviseTunnel(client, upstream, options, upstream, () => ({
     bytesIn: upstream.bytesWritten - from.written,

@@ -115,6 +115,11 @@ tunnels:
       expect(await echoRoundTrip(answer.socket, "via the egress proxy", answer.rest)).toBe(
         "via the egress proxy",
       );
+      // The tunnel's connection of its own went through the proxy too, with the same credentials.
+      expect(proxy.asked.slice(-2)).toEqual([
+        { target: edgeAuthority, authorization: `Basic ${Buffer.from("user:secret").toString("base64")}` },
+        { target: edgeAuthority, authorization: `Basic ${Buffer.from("user:secret").toString("base64")}` },
+      ]);
       answer.socket.end();
       await closed(answer.socket);
     } finally {

@@ -18,7 +18,7 @@ import {
 } from "../helpers/gateway-harness.js";
 import { createTestCertificates, type TestCertificates } from "../helpers/tls-fixture.js";
 import { type EchoServer, eventually, startEchoServer } from "../tunnel/helpers.js";
-import { patterns } from "./helpers.js";
+import { capturedLogger, patterns } from "./helpers.js";
 
 /**
  * The link over TLS, with the edge terminating it (`listen.tls`): the connector trusts the edge's
@@ -69,14 +69,15 @@ tunnels:
     await certs?.close();
   });
 
-  it("connects with the edge's CA, proves its key bound to the TLS session, and carries a tunnel", async () => {
+  it("connects with the edge's CA, proves its key bound to the TLS session, and carries a tunnel on a TLS connection of its own", async () => {
+    const log = capturedLogger();
     connector = startConnector({
       edges: [edgeUrl],
       pool: "dc1",
       privateKey: parsePrivateKey(key.privateKeyPem),
       allow: patterns(`127.0.0.1:${echo.port}`),
       ca: certs.caPem,
-      logger: silent,
+      logger: log.logger,
       backoff: { baseMs: 20, maxMs: 200 },
     });
     await connector.waitConnected();
@@ -108,6 +109,12 @@ tunnels:
     socket.destroy();
     const events = await harness.auditEvents();
     expect(events.find((event) => event.event === "connector.connect")).toMatchObject({ decision: "allow" });
+    // Its bytes went on the connection the connector opened with the ticket, verified with the same CA.
+    const line = await eventually(
+      async () => log.lines().find((entry) => entry.msg === "stream closed"),
+      (entry) => entry !== undefined,
+    );
+    expect(line).toMatchObject({ carried_on: "connection", bytes_in: 4, bytes_out: 4 });
   });
 
   it("a connector with a token file joins over TLS, its token answer bound to the TLS session", async () => {

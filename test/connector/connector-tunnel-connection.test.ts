@@ -53,7 +53,8 @@ async function startWiretap(edgePort: number): Promise<Wiretap> {
     client.on("close", () => clients.delete(client));
     const chunks: Buffer[] = [];
     sent.push(chunks);
-    const edge = connect(edgePort, "127.0.0.1");
+    // Half-open, as a proxy passing tunnels on must be: one side's end is passed on, not answered.
+    const edge = connect({ port: edgePort, host: "127.0.0.1", allowHalfOpen: true });
     sockets.add(edge);
     edge.on("close", () => sockets.delete(edge));
     edge.on("error", () => client.destroy());
@@ -164,6 +165,25 @@ tunnels:
     expect(line).toMatchObject({ carried_on: "connection", bytes_in: 26, bytes_out: 26 });
   });
 
+  it("passes a half-close on: a client that ends its side still reads the whole answer", async () => {
+    const socket = await openTunnel("first");
+    const rest: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => rest.push(chunk));
+    socket.end("and last");
+    await closed(socket);
+    expect(Buffer.concat(rest).toString()).toBe("and last");
+  });
+
+  it("passes a half-close on when carried on the link too", async () => {
+    wiretap.refuseNew(true);
+    const socket = await openTunnel("first");
+    const rest: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => rest.push(chunk));
+    socket.end("and last");
+    await closed(socket);
+    expect(Buffer.concat(rest).toString()).toBe("and last");
+  });
+
   it("twin: its ticket, replayed, is refused and audited, and appears in no log", async () => {
     const before = wiretap.sent().length;
     const socket = await openTunnel("ticket once");
@@ -212,12 +232,20 @@ tunnels:
     expect(wiretap.sent()).toHaveLength(before);
     socket.end();
     await closed(socket);
-    const line = await eventually(
+    // Its line: the one of 11 bytes each way carried on the link.
+    await eventually(
       async () =>
-        connectorLog.lines().find((entry) => entry.msg === "stream closed" && entry.carried_on === "link"),
+        connectorLog
+          .lines()
+          .find(
+            (entry) =>
+              entry.msg === "stream closed" &&
+              entry.carried_on === "link" &&
+              entry.bytes_in === 11 &&
+              entry.bytes_out === 11,
+          ),
       (entry) => entry !== undefined,
     );
-    expect(line).toMatchObject({ bytes_in: 11, bytes_out: 11 });
     expect(
       connectorLog
         .lines()
