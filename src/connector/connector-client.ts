@@ -9,13 +9,12 @@ import {
   sensitiveHeaders,
 } from "node:http2";
 import { request as httpsRequest } from "node:https";
-import { connect as connectTcp, type Socket } from "node:net";
-import { type ConnectionOptions, connect as connectTls, TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
+import { connect as connectTls, TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { isTollgateError } from "../errors/index.js";
 import { type Clock, systemClock } from "../lib/clock.js";
 import {
-  attachRelay,
   type CompiledTunnel,
   candidateTunnels,
   checkAddresses,
@@ -24,7 +23,6 @@ import {
   dialChecked,
   type LookupAll,
   parseAuthority,
-  ReadRelay,
   relayOf,
   resolveTarget,
   spliceSockets,
@@ -51,6 +49,7 @@ import {
   tokenHeader,
   welcomePath,
 } from "./protocol.js";
+import { createTunnelConnections } from "./tunnel-connections.js";
 
 /** What `tollgate connector` runs with. */
 export interface ConnectorOptions {
@@ -129,8 +128,13 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
   const dial = options.dial ?? systemDial;
   const links = new Set<Socket>();
   const streams = new Set<ServerHttp2Stream>();
-  // Tunnels' connections of their own to an edge.
+  // Tunnels' connections of their own to an edge, and the one dialled ahead per edge.
   const connections = new Set<Socket>();
+  const tunnelConnections = createTunnelConnections({
+    ...(options.ca === undefined ? {} : { ca: options.ca }),
+    throughProxy: (edge) => options.proxyFor?.(edge) !== undefined,
+    viaProxy: (edge, headers) => connectToEdge(edge, connectionAuthority, headers),
+  });
   let connectedCount = 0;
   let closed = false;
   const waiters = new Set<() => void>();
@@ -160,6 +164,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
       closed = true;
       for (const timer of timers) clearTimeout(timer);
       for (const stream of streams) stream.destroy();
+      tunnelConnections.close();
       for (const connection of connections) connection.destroy();
       for (const link of links) link.destroy();
     },
@@ -309,75 +314,6 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     });
   }
 
-  /**
-   * A tunnel's connection of its own to the edge, presenting `ticket`. Dialled directly, it reads through
-   * a relay into reused buffers like a destination socket (`tls.connect` takes `onread` too; a stream
-   * read allocates 64 KiB each time, which on the bench cost the connector about half its CPU per GiB
-   * uploaded), so its CONNECT is written and the edge's answer read here: `200 Connection Established`,
-   * or a refusal. Through an egress proxy, the HTTP client's CONNECT as for the link.
-   */
-  async function openTunnelConnection(edge: URL, ticket: string): Promise<Socket> {
-    const headers = { [connectionTicketHeader]: ticket };
-    if (options.proxyFor?.(edge) !== undefined) {
-      const socket = await connectToEdge(edge, connectionAuthority, headers);
-      // A tunnel passes a half-close on: the edge's end of one direction must not end the other.
-      socket.allowHalfOpen = true;
-      return socket;
-    }
-    const secure = edge.protocol === "https:";
-    const host = edge.hostname.replace(/^\[|\]$/g, "");
-    const port = edge.port === "" ? (secure ? 443 : 80) : Number(edge.port);
-    const relay = new ReadRelay();
-    const socket = attachRelay(
-      secure
-        ? Object.assign(
-            connectTls({
-              host,
-              port,
-              onread: relay.onread,
-              ...(options.ca === undefined ? {} : { ca: options.ca }),
-              // Documented for tls.connect (Node ≥ 15.7), missing from @types/node's ConnectionOptions.
-            } as ConnectionOptions),
-            // A tunnel passes a half-close on: the edge's end of one direction must not end the other.
-            { allowHalfOpen: true },
-          )
-        : connectTcp({ host, port, allowHalfOpen: true, noDelay: true, onread: relay.onread }),
-      relay,
-    );
-    const timer = setTimeout(() => socket.destroy(new Error("the edge did not answer in time")), 10_000);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once(secure ? "secureConnect" : "connect", resolve);
-        socket.once("error", reject);
-        socket.once("close", () => reject(new Error("the edge closed the connection")));
-      });
-      socket.setNoDelay(true);
-      socket.write(
-        `CONNECT ${connectionAuthority} HTTP/1.1\r\nhost: ${connectionAuthority}\r\n` +
-          `${connectionTicketHeader}: ${ticket}\r\n\r\n`,
-      );
-      const answer = await Promise.race([
-        relay.head(socket, 16 * 1024),
-        new Promise<never>((_, reject) => {
-          const closed = () => reject(new Error("the edge closed the connection"));
-          socket.once("error", reject);
-          // Half-open allowed: an edge that hangs up ends the socket without closing it.
-          socket.once("end", closed);
-          socket.once("close", closed);
-        }),
-      ]);
-      const status = /^HTTP\/1\.[01] (\d{3}) /.exec(answer.toString("latin1"))?.[1];
-      if (status !== "200") throw new Error(`the edge answered ${status ?? "something other than HTTP"}`);
-      return socket;
-    } catch (error) {
-      socket.destroy();
-      throw error;
-    } finally {
-      clearTimeout(timer);
-      socket.removeAllListeners("connect").removeAllListeners("secureConnect");
-    }
-  }
-
   /** One link: resolves when it closes, rejects when it could not be opened. */
   async function linkOnce(edge: URL): Promise<void> {
     const socket = await connectToEdge(edge, connectorAuthority, { [connectorPoolHeader]: options.pool });
@@ -401,6 +337,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
         if (!proven) {
           proven = true;
           connectedCount += 1;
+          tunnelConnections.keepSpare(edge);
           for (const waiter of [...waiters]) waiter();
           logger.info(
             { component: "connector", edge: edge.origin, pool: options.pool },
@@ -419,6 +356,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     return new Promise((resolve) => {
       socket.once("close", () => {
         links.delete(socket);
+        tunnelConnections.dropSpare(edge);
         if (proven) connectedCount -= 1;
         server.close();
         logger.info({ component: "connector", edge: edge.origin }, "connection to the edge closed");
@@ -536,7 +474,7 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
         stream.end();
         return;
       }
-      own = typeof ticket === "string" ? openTunnelConnection(edge, ticket) : undefined;
+      own = typeof ticket === "string" ? tunnelConnections.open(edge, ticket) : undefined;
       // Settled either way below: the destination's failure must not leave it unhandled.
       own?.catch(() => undefined);
       const { socket } = await dialChecked(

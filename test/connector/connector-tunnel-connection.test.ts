@@ -28,31 +28,41 @@ import { capturedLogger, patterns } from "./helpers.js";
  * connection after the link, as a load balancer sending them to another edge instance would.
  */
 
+/** One connection through the wiretap: what it sent towards the edge so far, and whether it is open. */
+interface Tapped {
+  text(): string;
+  open(): boolean;
+  destroy(): void;
+}
+
 interface Wiretap {
   readonly url: URL;
-  /** What each connection through the wiretap sent towards the edge, in order of arrival. */
-  sent(): string[];
-  /** Connections through the wiretap open now. */
-  live(): number;
-  /** From now on, refuse every new connection (the link stays). */
+  /** Every connection through the wiretap, in order of arrival. */
+  connections(): Tapped[];
+  /** From now on, refuse every new connection, and close the idle ones (the link stays). */
   refuseNew(refuse: boolean): void;
   close(): Promise<void>;
 }
 
 async function startWiretap(edgePort: number): Promise<Wiretap> {
-  const sent: Buffer[][] = [];
+  const tapped: Tapped[] = [];
   const sockets = new Set<Socket>();
-  const clients = new Set<Socket>();
   let refusing = false;
   const server: Server = createServer({ allowHalfOpen: true }, (client) => {
     sockets.add(client);
     client.on("close", () => sockets.delete(client));
     client.on("error", () => undefined);
     if (refusing) return void client.destroy();
-    clients.add(client);
-    client.on("close", () => clients.delete(client));
     const chunks: Buffer[] = [];
-    sent.push(chunks);
+    let open = true;
+    client.on("close", () => {
+      open = false;
+    });
+    tapped.push({
+      text: () => Buffer.concat(chunks).toString("latin1"),
+      open: () => open,
+      destroy: () => client.destroy(),
+    });
     // Half-open, as a proxy passing tunnels on must be: one side's end is passed on, not answered.
     const edge = connect({ port: edgePort, host: "127.0.0.1", allowHalfOpen: true });
     sockets.add(edge);
@@ -67,10 +77,10 @@ async function startWiretap(edgePort: number): Promise<Wiretap> {
   await once(server, "listening");
   return {
     url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
-    sent: () => sent.map((chunks) => Buffer.concat(chunks).toString("latin1")),
-    live: () => clients.size,
+    connections: () => [...tapped],
     refuseNew: (refuse) => {
       refusing = refuse;
+      if (refuse) for (const connection of idle(tapped)) connection.destroy();
     },
     async close() {
       for (const socket of sockets) socket.destroy();
@@ -79,7 +89,14 @@ async function startWiretap(edgePort: number): Promise<Wiretap> {
   };
 }
 
+/** Connections open and silent so far: the connector's connection dialled ahead. */
+const idle = (tapped: Tapped[]) =>
+  tapped.filter((connection) => connection.open() && connection.text() === "");
+
 const connectionRequest = /^CONNECT connection\.connector\.tollgate\.invalid:443 HTTP\/1\.1\r\n/;
+/** The connections that carried a tunnel, in order of arrival. */
+const tunnelConnections = (wiretap: Wiretap) =>
+  wiretap.connections().filter((connection) => connectionRequest.test(connection.text()));
 const ticketOf = (request: string) =>
   /\r\ntollgate-connection-ticket: ([A-Za-z0-9_-]+)\r\n/i.exec(request)?.[1];
 
@@ -139,14 +156,13 @@ tunnels:
   }
 
   it("is opened by the connector with the ticket the edge sent on the link; the audit counts the tunnel's bytes only", async () => {
-    const before = wiretap.sent().length;
+    const before = tunnelConnections(wiretap).length;
     const socket = await openTunnel("on a connection of its own");
-    const opened = wiretap.sent().slice(before);
+    const opened = tunnelConnections(wiretap).slice(before);
     expect(opened).toHaveLength(1);
-    expect(opened[0]).toMatch(connectionRequest);
-    expect(ticketOf(opened[0]!)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(ticketOf(opened[0]!.text())).toMatch(/^[A-Za-z0-9_-]{43}$/);
     // The tunnel's bytes follow the CONNECT on that connection, not the link's frames.
-    expect(opened[0]).toContain("on a connection of its own");
+    expect(opened[0]!.text()).toContain("on a connection of its own");
     socket.end();
     await closed(socket);
     const events = await eventually(
@@ -163,6 +179,39 @@ tunnels:
       (entry) => entry !== undefined,
     );
     expect(line).toMatchObject({ carried_on: "connection", bytes_in: 26, bytes_out: 26 });
+  });
+
+  it("keeps one connection dialled ahead while the link is up; a new tunnel's CONNECT goes on it", async () => {
+    await eventually(
+      async () => idle(wiretap.connections()).length,
+      (count) => count === 1,
+    );
+    const spare = idle(wiretap.connections())[0]!;
+    const socket = await openTunnel("on the connection dialled ahead");
+    expect(spare.text()).toMatch(connectionRequest);
+    expect(spare.text()).toContain("on the connection dialled ahead");
+    // And the next one is dialled at once.
+    await eventually(
+      async () => idle(wiretap.connections()).length,
+      (count) => count === 1,
+    );
+    socket.end();
+    await closed(socket);
+  });
+
+  it("twin: one dialled ahead that was closed while it waited is not used; the tunnel gets a new one", async () => {
+    await eventually(
+      async () => idle(wiretap.connections()).length,
+      (count) => count === 1,
+    );
+    const spare = idle(wiretap.connections())[0]!;
+    spare.destroy();
+    const before = tunnelConnections(wiretap).length;
+    const socket = await openTunnel("on a new connection");
+    expect(spare.text()).toBe("");
+    expect(tunnelConnections(wiretap).slice(before)).toHaveLength(1);
+    socket.end();
+    await closed(socket);
   });
 
   it("passes a half-close on: a client that ends its side still reads the whole answer", async () => {
@@ -185,9 +234,9 @@ tunnels:
   });
 
   it("twin: its ticket, replayed, is refused and audited, and appears in no log", async () => {
-    const before = wiretap.sent().length;
+    const before = tunnelConnections(wiretap).length;
     const socket = await openTunnel("ticket once");
-    const ticket = ticketOf(wiretap.sent()[before]!)!;
+    const ticket = ticketOf(tunnelConnections(wiretap)[before]!.text())!;
     const replayed = await rawConnect(edgePort, "connection.connector.tollgate.invalid:443", {
       "tollgate-connection-ticket": ticket,
     });
@@ -227,9 +276,9 @@ tunnels:
 
   it("is carried on the link instead when the connector cannot open a connection to this edge", async () => {
     wiretap.refuseNew(true);
-    const before = wiretap.sent().length;
+    const before = tunnelConnections(wiretap).length;
     const socket = await openTunnel("on the link");
-    expect(wiretap.sent()).toHaveLength(before);
+    expect(tunnelConnections(wiretap)).toHaveLength(before);
     socket.end();
     await closed(socket);
     // Its line: the one of 11 bytes each way carried on the link.
@@ -254,18 +303,15 @@ tunnels:
   });
 
   it("twin: a destination the connector cannot reach gets 502, and the connection it opened is closed", async () => {
-    const before = wiretap.sent().length;
     const answer = await rawConnect(edgePort, `127.0.0.1:${unreachable}`, {
       "proxy-authorization": `Bearer ${await harness.mint()}`,
     });
     expect(answer.status).toBe(502);
     expect(JSON.parse(answer.body).error.code).toBe("TG_TUNNEL_DESTINATION_UNREACHABLE");
-    // It was opened alongside the dial, and is given up with it: no tunnel is left on the edge.
-    const opened = wiretap.sent().slice(before);
-    expect(opened.every((request) => connectionRequest.test(request))).toBe(true);
+    // It was opened alongside the dial, and is given up with it: no tunnel's connection is left open.
     await eventually(
-      async () => wiretap.live(),
-      (count) => count === 1,
+      async () => tunnelConnections(wiretap).filter((connection) => connection.open()).length,
+      (count) => count === 0,
     );
   });
 
@@ -280,6 +326,11 @@ tunnels:
     try {
       await closed(socket);
       expect(socket.destroyed).toBe(true);
+      // Without its link, the connector keeps no connection dialled ahead.
+      await eventually(
+        async () => idle(wiretap.connections()).length,
+        (count) => count === 0,
+      );
     } finally {
       await harness.running.reload(harness.config);
       await eventually(
