@@ -538,8 +538,14 @@ async function openTunnel(port, destination, token) {
   let received = Buffer.alloc(0);
   const headEnd = () => received.indexOf("\r\n\r\n");
   while (headEnd() === -1) received = Buffer.concat([received, (await once(socket, "data"))[0]]);
-  if (!received.toString("latin1").startsWith("HTTP/1.1 200"))
-    throw new Error(`CONNECT refused: ${received.toString("latin1").split("\r\n")[0]}`);
+  if (!received.toString("latin1").startsWith("HTTP/1.1 200")) {
+    // The error's JSON body says why (its code and message; never a token).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    let more;
+    while ((more = socket.read()) !== null) received = Buffer.concat([received, more]);
+    const text = received.toString("latin1");
+    throw new Error(`CONNECT refused: ${text.split("\r\n")[0]} ${text.slice(headEnd() + 4)}`);
+  }
   received = received.subarray(headEnd() + 4);
   socket.write("0123456789abcdef");
   while (received.length < 16) received = Buffer.concat([received, (await once(socket, "data"))[0]]);
@@ -975,7 +981,8 @@ async function runDriver() {
     echoes.via.close();
     firehoses.direct.close();
     firehoses.via.close();
-    await rm(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP_DIR === "1") process.stdout.write(`kept ${dir}\n`);
+    else await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -315,6 +315,34 @@ tunnels:
     );
   });
 
+  it("keeps the link through more than a thousand tunnels opened and closed, allowed and refused (no stream resets)", async () => {
+    const links = async () =>
+      (await harness.auditEvents()).filter(
+        (event) => event.event === "connector.connect" && event.decision === "allow",
+      ).length;
+    const before = await links();
+    const token = await harness.mint();
+    // nghttp2 closes a link after 1,000 resets in a burst: every tunnel below ends its stream cleanly.
+    for (let batch = 0; batch < 24; batch++) {
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          rawConnect(edgePort, `127.0.0.1:${i % 5 === 0 ? unreachable : echo.port}`, {
+            "proxy-authorization": `Bearer ${token}`,
+          }),
+        ),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual(
+        Array.from({ length: 50 }, (_, i) => (i % 5 === 0 ? 502 : 200)),
+      );
+      for (const answer of answers) answer.socket.destroy();
+    }
+    expect(connector.connected()).toBe(1);
+    expect(await links()).toBe(before);
+    const socket = await openTunnel("after the thousand");
+    socket.end();
+    await closed(socket);
+  }, 60_000);
+
   it("ends when a reload removes the connector's key, with the link", async () => {
     const socket = await openTunnel("before the reload");
     const other = generateConnectorKey();
