@@ -541,8 +541,9 @@ async function openTunnel(port, destination, token) {
   if (!received.toString("latin1").startsWith("HTTP/1.1 200")) {
     // The error's JSON body says why (its code and message; never a token).
     await new Promise((resolve) => setTimeout(resolve, 100));
-    let more;
-    while ((more = socket.read()) !== null) received = Buffer.concat([received, more]);
+    for (let more = socket.read(); more !== null; more = socket.read()) {
+      received = Buffer.concat([received, more]);
+    }
     const text = received.toString("latin1");
     throw new Error(`CONNECT refused: ${text.split("\r\n")[0]} ${text.slice(headEnd() + 4)}`);
   }
