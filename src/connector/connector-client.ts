@@ -32,6 +32,7 @@ import {
 } from "../tunnel/index.js";
 import { publicKeyOf } from "./connector-keys.js";
 import { answerChallenge, channelBindingOf, http2Transport } from "./handshake.js";
+import { defaultLinkPing, type LinkPing, watchLiveness } from "./liveness.js";
 import {
   bindingHeader,
   callerHeader,
@@ -73,6 +74,8 @@ export interface ConnectorOptions {
    */
   readonly proxyFor?: (edge: URL) => URL | undefined;
   readonly logger: Logger;
+  /** The link's pings (default every 15 s, 10 s to answer). */
+  readonly ping?: LinkPing;
   /** Backoff between reconnects: full jitter, doubling from `baseMs` to `maxMs`. */
   readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
   readonly lookup?: LookupAll;
@@ -89,6 +92,16 @@ export interface RunningConnector {
   /** Closes every link and stops reconnecting. */
   close(): Promise<void>;
 }
+
+/**
+ * How many stream resets (RST_STREAM) from the edge the link takes: a burst of 10,000, then 1,000 a
+ * second, where nghttp2's defence against rapid reset closes a session after 1,000 and 33 a second. The
+ * edge resets a stream only to cancel it, when its caller went away or the answer came too late, so the
+ * resets follow the callers, and the edge's own limits (a tunnel's `rate_limit`) are where callers are
+ * bounded; at nghttp2's default, a thousand callers giving up at once would drop every tunnel of the
+ * connector. Node 22 and 24 honour these options; Node 20 ignores them and keeps nghttp2's defaults.
+ */
+const linkResetTolerance = { streamResetBurst: 10_000, streamResetRate: 1_000 } as const;
 
 /** A link that stayed up this long resets the backoff. */
 const stableLinkMs = 30_000;
@@ -321,9 +334,17 @@ export function startConnector(options: ConnectorOptions): RunningConnector {
     let proven = false;
     const server = createHttp2Server({
       settings: { maxConcurrentStreams: 10_000, initialWindowSize: linkStreamWindowBytes },
+      ...linkResetTolerance,
     });
     server.on("session", (session) => {
       session.once("connect", () => session.setLocalWindowSize(linkConnectionWindowBytes));
+      // The link is its session: one that ends (the edge's GOAWAY, nghttp2's rapid-reset defence) takes the
+      // socket with it, so the connector dials again. Node 20 can leave the socket open after its session
+      // closed, and the connector counted itself connected on a dead link.
+      session.once("close", () => socket.destroy());
+      // The connector pings too: an edge that vanished, or a session Node 20 left stuck, ends the link
+      // here as well, and the connector dials again instead of counting itself connected.
+      watchLiveness(session, options.ping ?? defaultLinkPing, () => socket.destroy());
     });
     server.on("stream", (stream, headers) => {
       if (headers[":path"] === helloPath && headers[":method"] === "POST") {

@@ -18,6 +18,7 @@ import { answerConnectError } from "../tunnel/raw-response.js";
 import { keyId } from "./connector-keys.js";
 import type { CompiledConnectorPool } from "./connector-schema.js";
 import { channelBindingOf, checkAnswer, http2Transport, newChallenge } from "./handshake.js";
+import { defaultLinkPing, watchLiveness } from "./liveness.js";
 import {
   bindingHeader,
   challengeHeader,
@@ -188,7 +189,9 @@ function createConnectorFeature(
     // The server's sockets allow half-open connections: a connector that went away would only half-close
     // this one, and the session would wait forever. Its end is the link's end.
     socket.once("end", () => session.destroy());
-    watchLiveness(session);
+    // And a session that ended for any reason of its own ends the link's socket.
+    session.once("close", () => socket.destroy());
+    watchLiveness(session, defaultLinkPing, () => session.destroy());
     const challenge = newChallenge();
     // Over TLS the signature covers keying material of this very session: a relayed answer fails.
     const binding = socket instanceof TLSSocket ? channelBindingOf(socket) : undefined;
@@ -290,30 +293,6 @@ function createConnectorFeature(
     event.reason = "connector-key-verified";
     return { publicKey };
   }
-}
-
-/** How often the edge pings each connector, and how long it waits for the answer before dropping it. */
-const pingEveryMs = 15_000;
-const pingTimeoutMs = 10_000;
-
-/**
- * HTTP/2 PINGs on an idle link: a connector that vanished without closing (power cut, a NAT that forgot
- * the connection) is dropped within `pingEveryMs + pingTimeoutMs`, so new streams go to the others.
- */
-function watchLiveness(session: ReturnType<typeof connectHttp2>): void {
-  const timer = setInterval(() => {
-    const deadline = setTimeout(() => session.destroy(), pingTimeoutMs);
-    const sent = session.ping((error) => {
-      clearTimeout(deadline);
-      if (error !== null) session.destroy();
-    });
-    if (!sent) {
-      clearTimeout(deadline);
-      session.destroy();
-    }
-  }, pingEveryMs);
-  timer.unref();
-  session.once("close", () => clearInterval(timer));
 }
 
 /** Sends the challenge on a new stream of the session; resolves with the connector's answer. */
