@@ -355,14 +355,15 @@ describe.each([
     // Redis counts atomically for the fleet; in memory each instance admits its own quota.
     expect(statuses.filter((status) => status === 200)).toHaveLength(shared ? quota : 2 * quota);
 
-    const events = [...(await fleet.A.auditEvents()), ...(await fleet.B.auditEvents())];
-    expect(events).toContainEqual(
-      expect.objectContaining({
-        route: "counted",
-        limit: "route:counted",
-        status: 429,
-        reason: "TG_RATE_LIMITED",
-      }),
+    // The processes write their audit lines asynchronously: wait for a refusal's line.
+    await until("a refused request's audit line", async () =>
+      [...(await fleet.A.auditEvents()), ...(await fleet.B.auditEvents())].some(
+        (event) =>
+          event.route === "counted" &&
+          event.limit === "route:counted" &&
+          event.status === 429 &&
+          event.reason === "TG_RATE_LIMITED",
+      ),
     );
   });
 
@@ -378,8 +379,14 @@ describe.each([
     expect(third.status).toBe(shared ? 429 : 200);
     if (shared) {
       expect(JSON.parse(third.body).error.code).toBe("TG_RATE_LIMITED");
-      expect(await fleet.A.auditEvents()).toContainEqual(
-        expect.objectContaining({ event: "tunnel.open", limit: "tunnel:held:concurrency", status: 429 }),
+      // The process writes its audit lines asynchronously: wait for the refusal's line.
+      await until("the refused tunnel's audit line", async () =>
+        (await fleet.A.auditEvents()).some(
+          (event) =>
+            event.event === "tunnel.open" &&
+            event.limit === "tunnel:held:concurrency" &&
+            event.status === 429,
+        ),
       );
       // The tunnel on B closes: its slot is the fleet's again, and A may open one.
       onB.socket.end();
