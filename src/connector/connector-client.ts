@@ -112,7 +112,8 @@ const stableLinkMs = 30_000;
  * it the connector answers the edge's challenge with its key and carries the streams the edge opens: an
  * HTTP/2 CONNECT stream per tunnel, checked against its own allow-list with the same rules as tunnels
  * (names resolved once here, every address checked, always-denied ranges unless named) and dialled to
- * exactly the checked address.
+ * exactly the checked address. A tunnel's bytes then travel on a connection of its own to the edge,
+ * opened with the stream's ticket (tunnel-connections.ts), or on the stream when none can be opened.
  *
  * @example
  * const connector = startConnector({ edges: [new URL("https://edge.example.com")], pool: "dc1", privateKey, allow, logger });

@@ -53,7 +53,8 @@ const helloTimeoutMs = 10_000;
  * The edge's side of the outbound-only link. A connector inside a private network dials this edge's
  * usual port and sends `CONNECT connector.tollgate.invalid:443` naming its pool; the edge answers 200,
  * and from then on the roles are reversed: the edge is the HTTP/2 *client* on the socket the connector
- * opened, so it can open streams into the private network (an HTTP/2 CONNECT stream per tunnel) with
+ * opened, so it can open streams into the private network (an HTTP/2 CONNECT stream per tunnel, whose
+ * bytes then come on a connection the connector opens with the stream's ticket: `acceptConnection`) with
  * HTTP/2's flow control, stream limits and pings. Before any stream, the edge asks the connector to sign
  * a fresh challenge bound to the TLS session (handshake.ts); an unknown key is refused and audited.
  *

@@ -250,8 +250,9 @@ async function applyLimits(
 
 /**
  * A `via` tunnel: the connector of its pool with the fewest streams opens the connection from inside the
- * private network (an HTTP/2 CONNECT stream), after checking the destination against its own allow-list;
- * this edge resolves and dials nothing. An IP-literal target is still checked here first (the
+ * private network (asked on an HTTP/2 CONNECT stream), after checking the destination against its own
+ * allow-list; this edge resolves and dials nothing. The tunnel's bytes come on the connection the connector
+ * opens to this edge with the stream's ticket, or on the stream itself when it could not open one. An IP-literal target is still checked here first (the
  * always-denied ranges apply at both ends); a name is the connector's to resolve.
  */
 async function openViaConnector(

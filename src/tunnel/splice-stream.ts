@@ -5,7 +5,7 @@ import { type SplicedTunnel, type SpliceOptions, superviseTunnel } from "./splic
 
 /**
  * Joins a client socket to a stream that is not a socket — an HTTP/2 CONNECT stream through a connector
- * (`via`) — both ways, with half-close passed on, bounded queues, the idle and lifetime limits, and byte
+ * (`via`), when the connector carries the tunnel on its link — both ways, with half-close passed on, bounded queues, the idle and lifetime limits, and byte
  * counts, as {@link spliceSockets} does for two sockets. The idle limit runs on the client socket's timer,
  * which Node refreshes on every read from and write to it, so it sees both directions.
  */
