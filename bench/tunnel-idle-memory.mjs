@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startBenchGateway } from "./lib/bench-gateway.mjs";
 import { fixed, machineFacts, markdownTable, median } from "./lib/measure.mjs";
 
 const self = fileURLToPath(import.meta.url);
@@ -34,35 +35,13 @@ if (args.role === "gateway") await runGateway();
 else await runDriver();
 
 async function runGateway() {
-  const { compileConfigText } = await import("../dist/config/index.js");
-  const { createDevIssuer, githubLikeClaims } = await import("../dist/dev/dev-issuer.js");
-  const { startGateway } = await import("../dist/server/index.js");
-  const audience = "tollgate-bench";
-  const issuer = await createDevIssuer({ host: "127.0.0.1" });
-  const { config, problems } = compileConfigText(
-    `listen: { host: 127.0.0.1, port: 0 }
-issuers:
-  - { name: bench, issuer: "${issuer.issuerUrl}", audiences: [${audience}] }
-policies:
-  bench-ci:
-    claims:
-      repository_owner_id: 65
-      repository_id: 74
-      ref: refs/heads/main
-      event_name: { not: [pull_request_target, workflow_run] }
-tunnels:
+  const gateway = await startBenchGateway(
+    `tunnels:
   - name: echo
     destinations: ["127.0.0.1:${args.destination}"]
-    allow: [bench-ci]
-audit:
-  sink: ${args.audit}
-`,
-    { sourceName: "bench.yaml" },
+    allow: [bench-ci]`,
+    args.audit,
   );
-  if (!config) throw new Error(`bench configuration rejected: ${JSON.stringify(problems)}`);
-  const running = await startGateway(config, { listen: { host: "127.0.0.1", port: 0 }, logLevel: "warn" });
-  await running.keysLoaded;
-  const token = await issuer.mint(githubLikeClaims(), { audience, expiresInSeconds: 3600 });
   process.on("message", async (message) => {
     if (message === "memory") {
       // Two full collections: the first may only finish what an incremental marking started.
@@ -72,12 +51,11 @@ audit:
       globalThis.gc();
       process.send({ memory: process.memoryUsage() });
     } else if (message === "stop") {
-      await running.close();
-      await issuer.close();
+      await gateway.close();
       process.exit(0);
     }
   });
-  process.send({ port: running.address.port, token });
+  process.send({ port: gateway.port, token: gateway.token });
 }
 
 /** Opens one tunnel and does one 16-byte echo round trip through it; resolves with the open socket. */

@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { startBenchGateway } from "./lib/bench-gateway.mjs";
 import { waitForQuiet } from "./lib/machine-load.mjs";
 import { fixed, machineFacts, markdownTable, median, rotate } from "./lib/measure.mjs";
 import { cpuTimeMs, readReadyLine, runToCompletion, startProcess, stopProcess } from "./lib/processes.mjs";
@@ -124,43 +125,16 @@ async function runPipeProxy() {
 
 /** The gateway: a dev issuer and tollgate wired as `serve` wires it, one tunnel to the sink. */
 async function runGateway({ sinkPort, auditPath }) {
-  const { compileConfigText } = await import("../dist/config/index.js");
-  const { createDevIssuer, githubLikeClaims } = await import("../dist/dev/dev-issuer.js");
-  const { startGateway } = await import("../dist/server/index.js");
-  const audience = "tollgate-bench";
-  const issuer = await createDevIssuer({ host: "127.0.0.1" });
-  const { config, problems } = compileConfigText(
-    `listen: { host: 127.0.0.1, port: 0 }
-issuers:
-  - { name: bench, issuer: "${issuer.issuerUrl}", audiences: [${audience}] }
-policies:
-  bench-ci:
-    claims:
-      repository_owner_id: 65
-      repository_id: 74
-      ref: refs/heads/main
-      event_name: { not: [pull_request_target, workflow_run] }
-tunnels:
+  const gateway = await startBenchGateway(
+    `tunnels:
   - name: sink
     destinations: ["127.0.0.1:${sinkPort}"]
-    allow: [bench-ci]
-audit:
-  sink: ${auditPath}
-`,
-    { sourceName: "bench.yaml" },
+    allow: [bench-ci]`,
+    auditPath,
   );
-  if (!config) throw new Error(`bench configuration rejected: ${JSON.stringify(problems)}`);
-  const running = await startGateway(config, {
-    listen: { host: "127.0.0.1", port: 0 },
-    logLevel: "warn",
-    auditSink: auditPath,
-  });
-  await running.keysLoaded;
-  const token = await issuer.mint(githubLikeClaims(), { audience, expiresInSeconds: 3600 });
-  process.stdout.write(`${JSON.stringify({ port: running.address.port, token })}\n`);
+  process.stdout.write(`${JSON.stringify({ port: gateway.port, token: gateway.token })}\n`);
   process.on("SIGTERM", async () => {
-    await running.close();
-    await issuer.close();
+    await gateway.close();
     process.exit(0);
   });
 }
