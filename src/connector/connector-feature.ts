@@ -163,7 +163,6 @@ function createConnectorFeature(
       return;
     }
     if (head.length > 0) socket.unshift(head);
-    socket.setNoDelay(true);
     // The answer is queued before the tunnel's first bytes: the socket is handed over after this write.
     socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     // The tunnel's audit line counts its own bytes, not this CONNECT and its answer.

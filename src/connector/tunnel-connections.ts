@@ -16,7 +16,7 @@ import { connectionAuthority, connectionTicketHeader } from "./protocol.js";
  * - **One dialled ahead.** While the link to an edge is up, one connection to it is kept with its TCP and
  *   TLS handshakes done and nothing sent, so a new tunnel costs one round trip to the edge (its CONNECT)
  *   instead of three. It is replaced every {@link spareLifetimeMs}: the edge closes a connection that sends
- *   no request within its headers timeout (20 s). TLS sessions to an edge are resumed.
+ *   no request within its headers timeout (20 s).
  *
  * Through an egress proxy, `tls.connect` ignores `onread` over the proxy's tunnel, so such a connection
  * is the HTTP client's CONNECT as for the link (`viaProxy`), read as a stream, and none is dialled ahead.
@@ -60,8 +60,6 @@ interface Dialled {
 export function createTunnelConnections(options: TunnelConnectionOptions): TunnelConnections {
   const spares = new Map<string, { dialled: Dialled; timer: NodeJS.Timeout; hungUp: () => void }>();
   const wanted = new Set<string>();
-  // The last TLS session of each edge, to resume (no certificate chain to verify again).
-  const sessions = new Map<string, Buffer>();
 
   return {
     async open(edge, ticket) {
@@ -139,13 +137,12 @@ export function createTunnelConnections(options: TunnelConnectionOptions): Tunne
     dialled.socket.once("close", forget);
   }
 
-  /** A connection to `edge` reading through a relay, half-open allowed; TLS resumed when it can be. */
+  /** A connection to `edge` reading through a relay, half-open allowed. */
   function dial(edge: URL): Dialled {
     const secure = edge.protocol === "https:";
     const host = edge.hostname.replace(/^\[|\]$/g, "");
     const port = edge.port === "" ? (secure ? 443 : 80) : Number(edge.port);
     const relay = new ReadRelay();
-    const session = sessions.get(edge.href);
     const socket = secure
       ? Object.assign(
           connectTls({
@@ -153,7 +150,6 @@ export function createTunnelConnections(options: TunnelConnectionOptions): Tunne
             port,
             onread: relay.onread,
             ...(options.ca === undefined ? {} : { ca: options.ca }),
-            ...(session === undefined ? {} : { session }),
             // `onread` is documented for tls.connect (Node ≥ 15.7), missing from @types/node.
           } as ConnectionOptions),
           // A tunnel passes a half-close on: the edge's end of one direction must not end the other.
@@ -161,7 +157,6 @@ export function createTunnelConnections(options: TunnelConnectionOptions): Tunne
         )
       : connectTcp({ host, port, allowHalfOpen: true, noDelay: true, onread: relay.onread });
     attachRelay(socket, relay);
-    if (secure) socket.on("session", (ticket: Buffer) => sessions.set(edge.href, ticket));
     // Idle, it may be reset by the edge or the network: that ends it, it does not crash the connector.
     socket.on("error", () => undefined);
     const ready = new Promise<void>((resolve, reject) => {
@@ -182,12 +177,14 @@ export function createTunnelConnections(options: TunnelConnectionOptions): Tunne
       () => socket.destroy(new Error("the edge did not answer in time")),
       answerTimeoutMs,
     );
+    const closed = () => failed(new Error("the edge closed the connection"));
+    let failed: (error: Error) => void = () => undefined;
     const gone = new Promise<never>((_, reject) => {
-      const closed = () => reject(new Error("the edge closed the connection"));
+      failed = reject;
       // Half-open allowed: an edge that hangs up ends the socket without closing it.
       socket.once("end", closed);
       socket.once("close", closed);
-      socket.once("error", reject);
+      socket.once("error", failed);
     });
     gone.catch(() => undefined);
     try {
@@ -205,6 +202,8 @@ export function createTunnelConnections(options: TunnelConnectionOptions): Tunne
       throw error;
     } finally {
       clearTimeout(timer);
+      // Admitted, the socket is the tunnel's: its end and close are the splice's to handle.
+      socket.off("end", closed).off("close", closed).off("error", failed);
     }
   }
 }
